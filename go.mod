@@ -1,0 +1,3 @@
+module github.com/edgemq/edgemq
+
+go 1.26.8
