@@ -1,0 +1,437 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgemq/edgemq/broker/packet"
+	"github.com/edgemq/edgemq/storage"
+)
+
+// conn is one network connection. Its reader goroutine (serve) decodes and
+// handles packets; its writer goroutine (writeLoop) sends control packets
+// and the session's deliveries. Everything the reader alone touches is
+// unsynchronized; what both touch is under outMu or the session's lock.
+type conn struct {
+	srv      *Server
+	nc       net.Conn
+	listener string
+	log      *slog.Logger
+	r        *packet.Reader
+	stats    connStats
+
+	// Set while handling CONNECT, before the writer starts; read-only after.
+	version   packet.Version
+	sess      *session
+	info      ClientInfo
+	keepAlive time.Duration // read deadline: 1.5x the keep alive, 0 = none
+	will      *will
+	// What the client told us about itself (v5 CONNECT properties).
+	clientMaxPacket  int // 0: no limit beyond the protocol's
+	clientReceiveMax int // outbound QoS 1/2 window
+	clientAliasMax   int // topic aliases we may send
+	problemInfo      bool
+	connected        atomic.Bool
+
+	// Reader state.
+	pub        packet.Publish
+	ack        packet.Ack
+	sub        packet.Subscribe
+	unsub      packet.Unsubscribe
+	disc       packet.Disconnect
+	match      matches
+	batch      storage.Batch
+	aliasIn    [][]byte // inbound topic aliases, index alias-1
+	normalExit bool     // DISCONNECT received (no will unless 0x04)
+
+	// Output shared by reader, committer callbacks and writer.
+	outMu   sync.Mutex
+	outCond sync.Cond
+	ctrl    []byte        // encoded control packets ready to write
+	pending []pendingCtrl // control packets waiting for a storage commit, in order
+	closing bool          // no more output; the writer flushes and closes
+	wake    chan struct{} // cap 1: something to write
+
+	// Writer state.
+	writerDone chan struct{}
+	wbuf       []byte
+	outPub     packet.Publish
+	aliasOut   map[string]uint16
+	subIDs     []uint32
+	vec        net.Buffers
+	pidBatch   storage.Batch
+
+	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
+
+	takenOver    atomic.Bool // another connection took the session over
+	resumedByNew atomic.Bool // ... and resumed it (clean start 0)
+	closeOnce    sync.Once
+}
+
+// pendingCtrl is an encoded control packet waiting for a commit.
+type pendingCtrl struct {
+	buf   []byte
+	ready bool
+}
+
+// maxCtrlBytes bounds a connection's unsent control packets. A client that
+// floods requests without reading its replies is not read from until its
+// writer catches up: back-pressure on that client alone.
+const maxCtrlBytes = 64 << 10
+
+func newConn(s *Server, nc net.Conn, listener string) *conn {
+	c := &conn{
+		srv:      s,
+		nc:       nc,
+		listener: listener,
+		log:      s.log.With("remote", nc.RemoteAddr().String(), "listener", listener),
+		r:        packet.NewReader(nc, s.limits.MaxPacketSize),
+		wake:     make(chan struct{}, 1),
+	}
+	c.outCond.L = &c.outMu
+	c.info = ClientInfo{Listener: listener, RemoteAddr: nc.RemoteAddr()}
+	return c
+}
+
+// errClose ends the reader loop without a protocol error: a normal
+// DISCONNECT, or a takeover.
+var errClose = errors.New("connection closed")
+
+func (c *conn) serve() {
+	defer c.srv.wg.Done()
+	defer c.srv.removeConn(c)
+	if n := c.srv.nconns.Add(1); n > int64(c.srv.limits.MaxConnections) {
+		c.refuseBusy()
+		c.srv.nconns.Add(-1)
+		c.nc.Close()
+		return
+	}
+	defer c.srv.nconns.Add(-1)
+
+	err := c.readLoop()
+	c.finish(err)
+}
+
+// readLoop reads and handles packets until the connection ends.
+func (c *conn) readLoop() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.limits.ConnectTimeout))
+	h, body, err := c.r.Next()
+	if err != nil {
+		return c.readErr(err)
+	}
+	if h.Type != packet.CONNECT {
+		// [MQTT-3.1.0-1] The first packet must be CONNECT.
+		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: "first packet is " + h.Type.String() + ", not CONNECT"}
+	}
+	c.stats.bytesIn.Add(uint64(len(body)))
+	if err := c.handleConnect(h, body); err != nil {
+		return err
+	}
+	var lastDeadline time.Time
+	n := 0
+	for {
+		if c.keepAlive > 0 {
+			n++
+			if n >= 64 || c.r.Buffered() == 0 {
+				n = 0
+				now := time.Now()
+				if now.Sub(lastDeadline) > c.keepAlive/6 {
+					c.nc.SetReadDeadline(now.Add(c.keepAlive))
+					lastDeadline = now
+				}
+			}
+		} else if lastDeadline.IsZero() {
+			c.nc.SetReadDeadline(time.Time{})
+			lastDeadline = time.Now()
+		}
+		h, body, err := c.r.Next()
+		if err != nil {
+			return c.readErr(err)
+		}
+		c.stats.bytesIn.Add(uint64(len(body)) + 2)
+		if err := c.handle(h, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) readErr(err error) error {
+	c.outMu.Lock()
+	closing := c.closing
+	c.outMu.Unlock()
+	if closing {
+		return errClose // we closed it: takeover, shutdown or a failed commit
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.connected.Load() {
+			return &packet.Error{Code: packet.KeepAliveTimeout, Msg: "no packet within 1.5x the keep alive"}
+		}
+		return &packet.Error{Code: packet.MaximumConnectTime, Msg: "no CONNECT within the connect timeout"}
+	}
+	return err
+}
+
+func (c *conn) handle(h packet.Header, body []byte) error {
+	switch h.Type {
+	case packet.PUBLISH:
+		return c.handlePublish(h, body)
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		if err := c.ack.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		return c.handleAck(&c.ack)
+	case packet.SUBSCRIBE:
+		if err := c.sub.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		return c.handleSubscribe(&c.sub)
+	case packet.UNSUBSCRIBE:
+		if err := c.unsub.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		return c.handleUnsubscribe(&c.unsub)
+	case packet.PINGREQ:
+		if h.Remaining != 0 {
+			return &packet.Error{Code: packet.MalformedPacket, Packet: h.Type, Msg: "PINGREQ with a body"}
+		}
+		return c.sendCtrl(packet.AppendPingresp(nil))
+	case packet.DISCONNECT:
+		if err := c.disc.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		return c.handleDisconnect(&c.disc)
+	case packet.CONNECT:
+		// [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
+		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: "second CONNECT on one connection"}
+	case packet.AUTH:
+		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: "AUTH without an authentication method"}
+	default:
+		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: h.Type.String() + " is not sent by clients"}
+	}
+}
+
+func (c *conn) handleDisconnect(d *packet.Disconnect) error {
+	if c.version == packet.V5 && d.Props.Has(packet.PropSessionExpiry) {
+		sess := c.sess
+		sess.mu.Lock()
+		was := sess.expiry
+		if was == 0 && d.Props.SessionExpiry != 0 {
+			sess.mu.Unlock()
+			// [MQTT-3.14.2-2]
+			return &packet.Error{Code: packet.ProtocolError, Packet: packet.DISCONNECT, Msg: "session expiry set at DISCONNECT after 0 at CONNECT"}
+		}
+		sess.expiry = d.Props.SessionExpiry
+		sess.mu.Unlock()
+	}
+	// [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 keeps it.
+	c.normalExit = d.Code != packet.DisconnectWithWill
+	return errClose
+}
+
+// sendCtrl queues an encoded control packet after any that wait for a
+// commit, blocking while the client has too many unsent replies.
+func (c *conn) sendCtrl(b []byte) error {
+	c.outMu.Lock()
+	for len(c.ctrl) > maxCtrlBytes && !c.closing {
+		c.outCond.Wait()
+	}
+	if c.closing {
+		c.outMu.Unlock()
+		return errClose
+	}
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, pendingCtrl{buf: b, ready: true})
+	} else {
+		c.ctrl = append(c.ctrl, b...)
+	}
+	c.outMu.Unlock()
+	c.signal()
+	return nil
+}
+
+// appendCtrl is sendCtrl for packets encoded straight into the buffer by
+// enc, without an intermediate slice: the common, allocation-free path.
+func (c *conn) appendCtrl(enc func(dst []byte) []byte) error {
+	c.outMu.Lock()
+	for len(c.ctrl) > maxCtrlBytes && !c.closing {
+		c.outCond.Wait()
+	}
+	if c.closing {
+		c.outMu.Unlock()
+		return errClose
+	}
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, pendingCtrl{buf: enc(nil), ready: true})
+	} else {
+		c.ctrl = enc(c.ctrl)
+	}
+	c.outMu.Unlock()
+	c.signal()
+	return nil
+}
+
+// sendAfterCommit hands b to the store and queues the control packet that
+// enc encodes once the batch is durable (err nil) or has failed (err set),
+// keeping replies in order [MQTT-4.6.0-2]. When enc returns nil for a
+// failure, nothing is sent and the connection is closed. b is emptied.
+func (c *conn) sendAfterCommit(b *storage.Batch, enc func(dst []byte, err error) []byte) error {
+	c.outMu.Lock()
+	if c.closing {
+		c.outMu.Unlock()
+		return errClose
+	}
+	c.pending = append(c.pending, pendingCtrl{})
+	c.outMu.Unlock()
+	ops := *b
+	*b = storage.Batch{} // the committer owns the ops now
+	c.srv.store.Commit(&ops, func(err error) {
+		out := enc(nil, err)
+		c.outMu.Lock()
+		// Commits complete in submission order, so ours is the first
+		// entry not yet ready.
+		for i := range c.pending {
+			if !c.pending[i].ready {
+				c.pending[i] = pendingCtrl{buf: out, ready: true}
+				break
+			}
+		}
+		c.flushPendingLocked()
+		c.outMu.Unlock()
+		if err != nil && out == nil {
+			c.closeWith(nil)
+			return
+		}
+		c.signal()
+	})
+	return nil
+}
+
+// flushPendingLocked moves the ready prefix of pending into ctrl.
+func (c *conn) flushPendingLocked() {
+	i := 0
+	for ; i < len(c.pending) && c.pending[i].ready; i++ {
+		c.ctrl = append(c.ctrl, c.pending[i].buf...)
+		c.pending[i] = pendingCtrl{}
+	}
+	if i > 0 {
+		c.pending = append(c.pending[:0], c.pending[i:]...)
+	}
+}
+
+// signal wakes the writer.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refuseBusy answers a connection over MaxConnections with CONNACK
+// "server busy" (v5) or "server unavailable" (3.1.1), then closes it.
+func (c *conn) refuseBusy() {
+	c.srv.stats.connectsRefused.Add(1)
+	c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+	h, body, err := c.r.Next()
+	code, v := packet.ServerUnavailable, packet.V311
+	if err == nil && h.Type == packet.CONNECT {
+		var p packet.Connect
+		if p.Decode(h, body) == nil && p.Version == packet.V5 {
+			v, code = packet.V5, packet.ServerBusy
+		}
+	}
+	if v != packet.V5 {
+		code = packet.V3ServerUnavailable
+	}
+	ack := packet.Connack{Code: code}
+	c.nc.Write(ack.Append(nil, v))
+	c.log.Warn("connection refused: max_connections reached", "max_connections", c.srv.limits.MaxConnections)
+}
+
+// shutdown is called by Server.Shutdown: v5 clients get DISCONNECT
+// "server shutting down", then the connection closes.
+func (c *conn) shutdown() {
+	if c.connected.Load() && c.version == packet.V5 {
+		d := packet.Disconnect{Code: packet.ServerShuttingDown}
+		c.closeWith(d.Append(nil, c.version))
+		return
+	}
+	c.closeWith(nil)
+}
+
+// closeWith queues last (a DISCONNECT, or nil), stops further output and
+// makes the writer flush and close the socket. Safe from any goroutine.
+func (c *conn) closeWith(last []byte) {
+	c.closeOnce.Do(func() {
+		c.outMu.Lock()
+		c.flushPendingLocked()
+		c.ctrl = append(c.ctrl, last...)
+		c.closing = true
+		c.outCond.Broadcast()
+		started := c.writerDone != nil
+		c.outMu.Unlock()
+		// A stalled client must not hold the close up for long.
+		c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if started {
+			c.signal()
+		} else {
+			if len(last) > 0 {
+				c.nc.Write(last)
+			}
+			c.nc.Close()
+		}
+		// Unblock the reader.
+		c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+// finish runs when the reader ends: it logs why, sends a v5 DISCONNECT for
+// protocol errors, detaches from the session (will, expiry) and waits for
+// the writer.
+func (c *conn) finish(err error) {
+	var pe *packet.Error
+	var code packet.ReasonCode
+	switch {
+	case errors.Is(err, errClose):
+	case errors.As(err, &pe):
+		code = pe.Code
+		c.srv.stats.protocolErrors.Add(1)
+		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
+			c.log.Info("closing connection", "reason", pe.Error())
+		} else {
+			c.log.Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
+		}
+	case errors.As(err, &code):
+		c.log.Warn("closing connection", "reason", code.String())
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		if c.connected.Load() && !c.takenOver.Load() {
+			c.log.Info("client closed the connection without DISCONNECT")
+		}
+	default:
+		if !c.takenOver.Load() {
+			c.log.Info("connection lost", "err", err.Error())
+		}
+	}
+	var last []byte
+	if code != 0 && c.connected.Load() && c.version == packet.V5 && !c.takenOver.Load() {
+		d := packet.Disconnect{Code: code}
+		if pe != nil && c.problemInfo {
+			d.Props.ReasonString = []byte(pe.Error())
+		}
+		last = d.Append(nil, c.version)
+	}
+	c.closeWith(last)
+	if c.writerDone != nil {
+		<-c.writerDone
+	}
+	c.nc.Close()
+	if c.sess != nil {
+		c.srv.detach(c)
+	}
+}

@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgemq/edgemq/storage"
+)
+
+// retainedStore holds the last retained message of each topic.
+type retainedStore struct {
+	mu sync.RWMutex
+	m  map[string]*Message // each held
+}
+
+func (r *retainedStore) init() { r.m = make(map[string]*Message) }
+
+func (r *retainedStore) len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.m)
+}
+
+// retain records m as the retained message of its topic; an empty payload
+// clears it [MQTT-3.3.1-10]. Beyond retained_max topics, new topics are
+// refused (counted and logged); existing ones are still replaced.
+func (s *Server) retain(m *Message, b *storage.Batch) {
+	topic := string(m.Topic)
+	r := &s.retained
+	r.mu.Lock()
+	old := r.m[topic]
+	if len(m.Payload) == 0 {
+		delete(r.m, topic)
+		r.mu.Unlock()
+		if old != nil {
+			old.Release()
+			if s.store != nil {
+				b.Delete(bucketRetained, []byte(topic))
+			}
+		}
+		return
+	}
+	if old == nil && len(r.m) >= s.limits.RetainedMax {
+		r.mu.Unlock()
+		s.stats.retainedRefused.Add(1)
+		s.log.Warn("retained message refused: retained_max reached", "topic", topic, "retained_max", s.limits.RetainedMax)
+		return
+	}
+	m.Hold()
+	r.m[topic] = m
+	r.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
+	if s.store != nil {
+		b.Put(bucketRetained, []byte(topic), encodeMessage(m))
+	}
+}
+
+// sendRetained queues the retained messages matching sub for its session,
+// with RETAIN set [MQTT-3.3.1-8].
+func (s *Server) sendRetained(sess *session, sub *subscription, b *storage.Batch) {
+	now := time.Now()
+	var msgs []*Message
+	r := &s.retained
+	r.mu.RLock()
+	if !strings.ContainsAny(sub.topicFilter, "+#") {
+		if m := r.m[sub.topicFilter]; m != nil {
+			m.Hold()
+			msgs = append(msgs, m)
+		}
+	} else {
+		for topic, m := range r.m {
+			if matchTopic(sub.topicFilter, topic) {
+				m.Hold()
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	for _, m := range msgs {
+		if m.expired(now) {
+			s.stats.droppedExpired.Add(1)
+		} else {
+			sess.enqueue(delivery{msg: m, qos: min(m.QoS, sub.qos), retain: true, subID: sub.id}, b)
+		}
+		m.Release()
+	}
+}
+
+// matchTopic reports whether filter matches topic, with the $-topic rule
+// [MQTT-4.7.2-1].
+func matchTopic(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	for {
+		fl, frest, fmore := cutLevel(filter)
+		if fl == "#" {
+			return true
+		}
+		tl, trest, tmore := cutLevel(topic)
+		if fl != "+" && fl != tl {
+			return false
+		}
+		if !fmore || !tmore {
+			// "a/#" matches "a" [MQTT-4.7.1-2].
+			return fmore == tmore || fmore && frest == "#"
+		}
+		filter, topic = frest, trest
+	}
+}

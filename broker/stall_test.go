@@ -1,0 +1,96 @@
+package broker_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/edgemq/edgemq/broker"
+	"github.com/edgemq/edgemq/broker/packet"
+)
+
+// TestStalledSubscriber: one subscriber stops reading its socket while
+// another receives at full rate. The healthy one gets every message, the
+// stalled one's queue stays within its bounds, every message it did not get
+// is counted as dropped, and broker memory does not grow with the traffic.
+func TestStalledSubscriber(t *testing.T) {
+	const (
+		n       = 20000
+		size    = 1024
+		batch   = 50
+		maxMsgs = 100
+	)
+	tb := startBroker(t, broker.Options{Limits: broker.Limits{MaxQueuedMessages: maxMsgs, MaxQueuedBytes: 256 << 10}})
+
+	stalled := dialRaw(t, tb.addr, packet.V311)
+	stalled.connect(packet.Connect{ClientID: []byte("stalled"), CleanStart: true})
+	stalled.subscribe(1, packet.Subscription{Filter: []byte("flood/#")})
+	// From here on, the stalled client does not read.
+
+	healthy := dialRaw(t, tb.addr, packet.V311)
+	healthy.connect(packet.Connect{ClientID: []byte("healthy"), CleanStart: true})
+	healthy.subscribe(1, packet.Subscription{Filter: []byte("flood/#")})
+
+	pub := dialRaw(t, tb.addr, packet.V311)
+	pub.connect(packet.Connect{ClientID: []byte("flooder"), CleanStart: true})
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var peakHeap uint64
+	payload := make([]byte, size)
+	var buf []byte
+	start := time.Now()
+	for i := 0; i < n; i += batch {
+		buf = buf[:0]
+		for j := range batch {
+			copy(payload, fmt.Sprintf("%08d", i+j))
+			p := packet.Publish{Topic: []byte("flood/x"), Payload: payload}
+			buf = p.Append(buf, packet.V311)
+		}
+		pub.send(buf)
+		for j := range batch {
+			p := healthy.expectPublish(5 * time.Second)
+			if got, want := string(p.Payload[:8]), fmt.Sprintf("%08d", i+j); got != want {
+				t.Fatalf("healthy subscriber: got message %s, want %s", got, want)
+			}
+		}
+		if i%(n/10) == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peakHeap = max(peakHeap, ms.HeapInuse)
+			st := tb.srv.Stats()
+			if st.QueuedMessages > maxMsgs {
+				t.Fatalf("queued messages %d above max_queued_messages %d", st.QueuedMessages, maxMsgs)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("healthy subscriber received %d x %d B in %v (%.0f msg/s) beside a stalled one; peak heap %d KiB (start %d KiB)",
+		n, size, elapsed, n/elapsed.Seconds(), peakHeap>>10, before.HeapInuse>>10)
+	if growth := int64(peakHeap) - int64(before.HeapInuse); growth > 16<<20 {
+		t.Fatalf("heap grew by %d MiB while %d MiB went through", growth>>20, n*size>>20)
+	}
+
+	// Now read what the stalled client was sent: with what was dropped, it
+	// accounts for every message.
+	got := 0
+	for {
+		h, _, err := stalled.tryNext(500 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if h.Type == packet.PUBLISH {
+			got++
+		}
+	}
+	dropped := tb.srv.Stats().DroppedQueueFull
+	t.Logf("stalled subscriber: received %d, dropped %d", got, dropped)
+	if dropped == 0 {
+		t.Fatal("nothing dropped: the test did not stall the subscriber")
+	}
+	if uint64(got)+dropped != n {
+		t.Fatalf("stalled subscriber: received %d + dropped %d = %d, want %d", got, dropped, uint64(got)+dropped, n)
+	}
+}

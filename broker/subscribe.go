@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/edgemq/edgemq/broker/packet"
+	"github.com/edgemq/edgemq/storage"
+)
+
+// parseShared splits "$share/group/filter" [MQTT-4.8.2-1..2]. For other
+// filters it returns the filter itself and an empty group.
+func parseShared(filter string) (group, topicFilter string, err error) {
+	rest, ok := strings.CutPrefix(filter, "$share/")
+	if !ok {
+		return "", filter, nil
+	}
+	group, topicFilter, ok = strings.Cut(rest, "/")
+	if !ok || group == "" || topicFilter == "" || strings.ContainsAny(group, "+#") {
+		return "", "", errors.New("shared subscription must be $share/{group}/{filter} with a group name without wildcards")
+	}
+	return group, topicFilter, nil
+}
+
+// handleSubscribe handles SUBSCRIBE: each filter is checked and granted or
+// refused on its own; retained messages follow; SUBACK is sent once the
+// subscriptions of a persistent session are stored.
+func (c *conn) handleSubscribe(p *packet.Subscribe) error {
+	s := c.srv
+	sess := c.sess
+	v := c.version
+	codes := make([]packet.ReasonCode, len(p.Subs))
+	var subID uint32
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	var b storage.Batch
+	for i := range p.Subs {
+		f := &p.Subs[i]
+		filter := string(f.Filter)
+		fail := func(code packet.ReasonCode, why string) {
+			if v != packet.V5 {
+				code = packet.V3SubackFailure
+			}
+			codes[i] = code
+			c.log.Info("subscription refused", "filter", filter, "reason", why)
+		}
+		if err := packet.ValidFilter(f.Filter); err != nil {
+			fail(packet.TopicFilterInvalid, err.Error())
+			continue
+		}
+		group, topicFilter, err := parseShared(filter)
+		if err != nil {
+			fail(packet.TopicFilterInvalid, err.Error())
+			continue
+		}
+		if group != "" && f.NoLocal {
+			// [MQTT-3.8.3-4]
+			return &packet.Error{Code: packet.ProtocolError, Packet: packet.SUBSCRIBE, Field: "options",
+				Msg: "No Local on shared subscription " + filter}
+		}
+		if s.opts.ACL != nil && !s.opts.ACL.CanSubscribe(&c.info, topicFilter) {
+			s.stats.droppedNotAllowed.Add(1)
+			fail(packet.NotAuthorized, "not allowed by the ACL")
+			continue
+		}
+		sub := &subscription{
+			sess: sess, filter: filter, topicFilter: topicFilter, group: group,
+			qos: min(f.QoS, 2), noLocal: f.NoLocal, retainAsPublished: f.RetainAsPublished,
+			retainHandling: f.RetainHandling, id: subID,
+		}
+		existed := s.addSubscription(sess, sub, &b)
+		codes[i] = packet.ReasonCode(sub.qos)
+		// Retained messages [MQTT-3.3.1-9..11], never for shared
+		// subscriptions [MQTT-4.8.2-?: v5 3.3.1.3].
+		if group == "" && (sub.retainHandling == 0 || sub.retainHandling == 1 && !existed) {
+			s.sendRetained(sess, sub, &b)
+		}
+	}
+	pid := p.PacketID
+	enc := func(dst []byte, err error) []byte {
+		if err != nil {
+			c.log.Error("could not store subscriptions", "err", err)
+			if v != packet.V5 {
+				return nil
+			}
+			for i := range codes {
+				if !codes[i].IsError() {
+					codes[i] = packet.ImplementationSpecific
+				}
+			}
+		}
+		a := packet.Suback{PacketID: pid, Codes: codes}
+		return a.Append(dst, v)
+	}
+	if s.store == nil || b.Len() == 0 {
+		return c.appendCtrl(func(dst []byte) []byte { return enc(dst, nil) })
+	}
+	return c.sendAfterCommit(&b, enc)
+}
+
+// addSubscription records sub in the session and the trie and, for a
+// persistent session, in b. It reports whether it replaced one.
+func (s *Server) addSubscription(sess *session, sub *subscription, b *storage.Batch) bool {
+	sess.mu.Lock()
+	_, existed := sess.subs[sub.filter]
+	sess.subs[sub.filter] = sub
+	persistent := sess.persistent
+	sess.mu.Unlock()
+	if !existed {
+		sess.nsubs.Add(1)
+	}
+	s.trie.add(sub)
+	if persistent {
+		b.Put(bucketSubs, subKey(sess.id, sub.filter), encodeSub(sub))
+	}
+	return existed
+}
+
+// handleUnsubscribe handles UNSUBSCRIBE.
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
+	s := c.srv
+	sess := c.sess
+	v := c.version
+	codes := make([]packet.ReasonCode, len(p.Filters))
+	var b storage.Batch
+	for i, f := range p.Filters {
+		filter := string(f)
+		sess.mu.Lock()
+		sub, ok := sess.subs[filter]
+		if ok {
+			delete(sess.subs, filter)
+		}
+		persistent := sess.persistent
+		sess.mu.Unlock()
+		if !ok {
+			codes[i] = packet.NoSubscriptionExisted
+			continue
+		}
+		sess.nsubs.Add(-1)
+		s.trie.remove(sess, sub.topicFilter, sub.group)
+		if persistent {
+			b.Delete(bucketSubs, subKey(sess.id, filter))
+		}
+	}
+	pid := p.PacketID
+	enc := func(dst []byte, err error) []byte {
+		if err != nil {
+			c.log.Error("could not store unsubscription", "err", err)
+		}
+		a := packet.Unsuback{PacketID: pid}
+		if v == packet.V5 {
+			a.Codes = codes
+		}
+		return a.Append(dst, v)
+	}
+	if s.store == nil || b.Len() == 0 {
+		return c.appendCtrl(func(dst []byte) []byte { return enc(dst, nil) })
+	}
+	return c.sendAfterCommit(&b, enc)
+}

@@ -1,0 +1,303 @@
+package broker
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/edgemq/edgemq/broker/packet"
+	"github.com/edgemq/edgemq/storage"
+)
+
+const (
+	// maxBatch is how many deliveries the writer takes off the queue under
+	// one lock: enough to fill a large write, short enough that publishers
+	// routing to this session are not held up.
+	maxBatch = 128
+	// vectorMin is the payload size from which a payload is written from
+	// the message itself (writev) instead of being copied.
+	vectorMin = 4 << 10
+	// keepWbuf is the write buffer capacity kept between bursts.
+	keepWbuf = 4 << 10
+	// minWriteTimeout is the least time a client is given to take one
+	// batch of output before it is considered stalled and disconnected.
+	minWriteTimeout = 60 * time.Second
+)
+
+// outgoing is one packet the writer took from the session.
+type outgoing struct {
+	d   delivery // the message, held for the writer
+	pid uint16
+	dup bool // a resend after reconnect [MQTT-4.4.0-1]
+	rel bool // QoS 2 past PUBREC: resend PUBREL, not PUBLISH
+}
+
+// vecSeg marks a payload written from its message rather than from wbuf.
+type vecSeg struct {
+	off int // position in wbuf where the payload goes
+	msg *Message
+}
+
+// writeLoop is the connection's writer: it sends control packets and the
+// session's queued messages in large writes, and respects the inflight
+// window. It stops when the connection is closing.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var segs []vecSeg
+	var out []outgoing
+	bufPool := &c.srv.bufPool
+	for range c.wake {
+		for {
+			if c.wbuf == nil {
+				c.wbuf = bufPool.get()
+			}
+			var closing, more bool
+			out = out[:0]
+			closing, more, out = c.fill(out)
+			now := time.Now()
+			for i := range out {
+				segs = c.encode(&out[i], segs, now)
+				out[i] = outgoing{}
+			}
+			err := c.flush(segs)
+			for i := range segs {
+				segs[i].msg.Release()
+				segs[i] = vecSeg{}
+			}
+			segs = segs[:0]
+			if err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
+					c.log.Warn("client is not reading: write timed out, closing")
+				}
+				c.nc.Close() // unblocks the reader
+				return
+			}
+			if closing {
+				return
+			}
+			if !more {
+				if cap(c.wbuf) <= keepWbuf*4 {
+					bufPool.put(c.wbuf)
+				}
+				c.wbuf = nil
+				break
+			}
+		}
+	}
+}
+
+// fill moves pending control packets into wbuf and takes a batch of
+// deliveries off the session's queue into out, placing QoS 1/2 ones in
+// the inflight window.
+func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
+	c.outMu.Lock()
+	if len(c.ctrl) > 0 {
+		c.wbuf = append(c.wbuf, c.ctrl...)
+		c.ctrl = c.ctrl[:0]
+		if cap(c.ctrl) > maxCtrlBytes {
+			c.ctrl = nil
+		}
+		c.outCond.Broadcast()
+	}
+	closing = c.closing
+	c.outMu.Unlock()
+	if closing {
+		return true, false, out
+	}
+	sess := c.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.conn != c {
+		return false, false, out
+	}
+	if sess.resend {
+		sess.resend = false
+		for i := range sess.inflight {
+			in := &sess.inflight[i]
+			in.d.msg.Hold()
+			out = append(out, outgoing{d: in.d, pid: in.pid, dup: true, rel: in.relSent})
+		}
+	}
+	quota := min(c.srv.limits.MaxInflight, c.clientReceiveMax)
+	var now time.Time
+	for len(out) < maxBatch && sess.q.len() > 0 {
+		d := sess.q.peek()
+		if d.qos > 0 && len(sess.inflight) >= quota {
+			break
+		}
+		dd := sess.q.pop()
+		if !dd.msg.Expiry.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if dd.msg.expired(now) {
+				// [MQTT-3.3.2-5] An expired message is not sent.
+				c.srv.stats.droppedExpired.Add(1)
+				c.srv.completed(sess, &dd)
+				continue
+			}
+		}
+		var pid uint16
+		if dd.qos > 0 {
+			pid = sess.allocPID()
+			sess.inflight = append(sess.inflight, inflight{pid: pid, d: dd})
+			dd.msg.Hold()
+			if dd.qos == 2 && dd.seq != 0 {
+				// Record the packet id, so that after a restart the
+				// exchange resumes on it and is not delivered twice.
+				c.pidBatch.Put(bucketQueue, queueKey(sess.id, dd.seq), encodeDelivery(&dd, pid, false))
+			}
+		}
+		out = append(out, outgoing{d: dd, pid: pid})
+	}
+	more = sess.q.len() > 0 && (sess.q.peek().qos == 0 || len(sess.inflight) < quota)
+	if c.pidBatch.Len() > 0 {
+		b := c.pidBatch
+		c.pidBatch = storage.Batch{}
+		c.srv.commitAsync(&b)
+	}
+	return false, more, out
+}
+
+// encode appends o to wbuf and releases the writer's hold on its message,
+// except for large payloads, whose message stays held in segs until the
+// write is done.
+func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
+	v := c.version
+	if o.rel {
+		a := packet.Ack{Type: packet.PUBREL, PacketID: o.pid}
+		c.wbuf = a.Append(c.wbuf, v)
+		o.d.msg.Release()
+		return segs
+	}
+	m := o.d.msg
+	p := &c.outPub
+	*p = packet.Publish{Dup: o.dup, QoS: o.d.qos, Retain: o.d.retain, Topic: m.Topic, PacketID: o.pid, Payload: m.Payload}
+	if v == packet.V5 {
+		pr := &p.Props
+		if m.HasPayloadFormat {
+			pr.PayloadFormat = m.PayloadFormat
+			pr.Set(packet.PropPayloadFormat)
+		}
+		if exp, ok := m.remainingExpiry(now); ok {
+			pr.MessageExpiry = exp
+			pr.Set(packet.PropMessageExpiry)
+		}
+		pr.ContentType = m.ContentType
+		pr.ResponseTopic = m.ResponseTopic
+		pr.CorrelationData = m.CorrelationData
+		pr.User = m.User
+		if o.d.subID != 0 {
+			c.subIDs = append(append(c.subIDs[:0], o.d.subID), o.d.moreIDs...)
+			pr.SubscriptionIDs = c.subIDs
+		}
+	}
+	// [MQTT-3.1.2-24] Never send more than the client's Maximum Packet Size;
+	// such a message is dropped as if delivered [MQTT-3.1.2-25].
+	if c.clientMaxPacket > 0 && p.Size(v) > c.clientMaxPacket {
+		c.srv.stats.droppedTooLarge.Add(1)
+		c.log.Warn("message larger than the client's maximum packet size: not sent",
+			"topic", string(m.Topic), "size", p.Size(v), "maximum_packet_size", c.clientMaxPacket)
+		if o.pid != 0 {
+			c.abandon(o.pid)
+		}
+		m.Release()
+		return segs
+	}
+	if c.clientAliasMax > 0 {
+		c.applyAlias(p)
+	}
+	if len(m.Payload) >= vectorMin {
+		c.wbuf = p.AppendHeader(c.wbuf, v)
+		segs = append(segs, vecSeg{off: len(c.wbuf), msg: m}) // released after the write
+	} else {
+		c.wbuf = p.Append(c.wbuf, v)
+		m.Release()
+	}
+	p.Props.User, p.Props.SubscriptionIDs = nil, nil
+	c.stats.msgsOut.Add(1)
+	return segs
+}
+
+// applyAlias gives p's topic an outbound topic alias: the first
+// topic_alias_maximum distinct topics get one, later ones go in full.
+func (c *conn) applyAlias(p *packet.Publish) {
+	if a, ok := c.aliasOut[string(p.Topic)]; ok {
+		p.Props.TopicAlias = a
+		p.Props.Set(packet.PropTopicAlias)
+		p.Topic = nil
+		return
+	}
+	if len(c.aliasOut) < c.clientAliasMax {
+		if c.aliasOut == nil {
+			c.aliasOut = make(map[string]uint16)
+		}
+		a := uint16(len(c.aliasOut) + 1)
+		c.aliasOut[string(p.Topic)] = a
+		p.Props.TopicAlias = a
+		p.Props.Set(packet.PropTopicAlias)
+	}
+}
+
+// abandon completes an inflight delivery that will never be sent.
+func (c *conn) abandon(pid uint16) {
+	sess := c.sess
+	sess.mu.Lock()
+	i := sess.findInflight(pid)
+	if i < 0 {
+		sess.mu.Unlock()
+		return
+	}
+	d := sess.inflight[i].d
+	sess.inflight = deleteAt(sess.inflight, i)
+	sess.mu.Unlock()
+	c.srv.completed(sess, &d)
+}
+
+// flush writes wbuf, with the payloads of segs spliced in, in one writev.
+func (c *conn) flush(segs []vecSeg) error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	timeout := max(minWriteTimeout, c.keepAlive)
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	var n int64
+	var err error
+	if len(segs) == 0 {
+		var k int
+		k, err = c.nc.Write(c.wbuf)
+		n = int64(k)
+	} else {
+		vec := c.vec[:0]
+		prev := 0
+		for _, s := range segs {
+			vec = append(vec, c.wbuf[prev:s.off], s.msg.Payload)
+			prev = s.off
+		}
+		vec = append(vec, c.wbuf[prev:])
+		c.vec = vec
+		n, err = vec.WriteTo(c.nc)
+		clear(c.vec[:cap(c.vec)])
+	}
+	c.stats.bytesOut.Add(uint64(n))
+	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// bufPool recycles write buffers so that idle connections hold none.
+type bufPool struct {
+	p sync.Pool
+}
+
+func (bp *bufPool) get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, keepWbuf)
+}
+
+func (bp *bufPool) put(b []byte) {
+	b = b[:0]
+	bp.p.Put(&b)
+}
