@@ -250,14 +250,14 @@ bridges:
 }
 
 func TestFilesCarryKeyAndLine(t *testing.T) {
-	c := parseOK(t, `auth:
-  password_file: /etc/edgemq/passwd
-listeners:
+	c := parseOK(t, `listeners:
   - {type: tcp, address: ":1883"}
   - type: tls
     address: ":8883"
     cert_file: s.crt
     key_file: s.key
+auth:
+  password_file: /etc/edgemq/passwd
 bridges:
   - name: up
     address: tls://h:8883
@@ -266,19 +266,19 @@ bridges:
     topics: [{pattern: "#", direction: out}]
 `)
 	want := []FileRef{
-		{Key: "auth.password_file", Line: 2, Path: "/etc/edgemq/passwd", Kind: FilePassword},
-		{Key: "listeners[1].cert_file", Line: 7, Path: "s.crt", Kind: FileCert},
-		{Key: "listeners[1].key_file", Line: 8, Path: "s.key", Kind: FileKey},
+		{Key: "listeners[1].cert_file", Line: 5, Path: "s.crt", Kind: FileCert},
+		{Key: "listeners[1].key_file", Line: 6, Path: "s.key", Kind: FileKey},
+		{Key: "auth.password_file", Line: 8, Path: "/etc/edgemq/passwd", Kind: FilePassword},
 		{Key: "bridges[0].ca_file", Line: 13, Path: "ca.crt", Kind: FileCA},
 	}
 	if got := c.Files(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Files() =\n%+v\nwant\n%+v", got, want)
 	}
-	if got, want := c.ErrorAt("listeners[1].key_file", "no such file").Error(), "test.yaml:8:5: listeners[1].key_file: no such file"; got != want {
+	if got, want := c.ErrorAt("listeners[1].key_file", "no such file").Error(), "test.yaml:6:5: listeners[1].key_file: no such file"; got != want {
 		t.Errorf("ErrorAt = %q, want %q", got, want)
 	}
 	// A key that is absent reports at its nearest present parent.
-	if got, want := c.ErrorAt("listeners[1].client_ca_file", "x").Error(), "test.yaml:5:5: listeners[1].client_ca_file: x"; got != want {
+	if got, want := c.ErrorAt("listeners[1].client_ca_file", "x").Error(), "test.yaml:3:5: listeners[1].client_ca_file: x"; got != want {
 		t.Errorf("ErrorAt = %q, want %q", got, want)
 	}
 }

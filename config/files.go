@@ -1,6 +1,10 @@
 package config
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // Kinds of files a config refers to.
 const (
@@ -21,9 +25,9 @@ type FileRef struct {
 	Kind string // FileCert, FileKey, FileCA, FilePassword or FileACL
 }
 
-// Files lists the files the config refers to, in the order of the keys in
-// Config: auth files, then listener and bridge TLS files. Empty paths are
-// left out.
+// Files lists the files the config refers to, in the order of their lines
+// in the config file (for a Config built in Go: auth files, then listener
+// and bridge TLS files). Empty paths are left out.
 func (c *Config) Files() []FileRef {
 	var refs []FileRef
 	add := func(key, path, kind string) {
@@ -46,5 +50,6 @@ func (c *Config) Files() []FileRef {
 		add(key+"cert_file", b.CertFile, FileCert)
 		add(key+"key_file", b.KeyFile, FileKey)
 	}
+	slices.SortStableFunc(refs, func(a, b FileRef) int { return cmp.Compare(a.Line, b.Line) })
 	return refs
 }

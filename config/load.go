@@ -73,7 +73,9 @@ func Parse(data []byte, filename string) (*Config, error) {
 }
 
 // Validate checks a Config built or changed in Go, with the same rules
-// Parse applies. The error, if any, is an Errors.
+// Parse applies. It fills no defaults: start from Default() and give list
+// elements every value (a ws listener its Path, a bridge its Keepalive...).
+// The error, if any, is an Errors.
 func (c *Config) Validate() error {
 	if errs := c.check(nil); len(errs) > 0 {
 		errs.sort()
