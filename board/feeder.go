@@ -35,19 +35,21 @@ type Feeder struct {
 
 // StartFeeder starts kicking wd every interval while health returns nil
 // (a nil health always passes). An interval <= 0 means a third of the
-// watchdog's timeout, or 5 s when the device did not report one. The
-// first health check and kick happen at once. A nil wd gives a Feeder
-// that does nothing.
+// watchdog's timeout, or 5 s when the device did not report one; an
+// interval above half the reported timeout is lowered to half, with a
+// warning, since it would reset a healthy board. The first health check
+// and kick happen at once. A nil wd gives a nil Feeder, which does nothing.
 func StartFeeder(wd *Watchdog, interval time.Duration, health func() error, log *slog.Logger) *Feeder {
 	if wd == nil {
 		return nil
 	}
-	if interval <= 0 {
-		interval = wd.Timeout() / 3
-		if interval <= 0 {
-			interval = 5 * time.Second
-		}
+	log = orDiscard(log)
+	use := feederInterval(interval, wd.Timeout())
+	if interval > 0 && use != interval {
+		log.Warn("board: watchdog feeder interval too close to the timeout; using half the timeout",
+			"interval", interval, "timeout", wd.Timeout(), "using", use)
 	}
+	interval = use
 	if health == nil {
 		health = func() error { return nil }
 	}
@@ -55,13 +57,27 @@ func StartFeeder(wd *Watchdog, interval time.Duration, health func() error, log 
 		wd:       wd,
 		interval: interval,
 		health:   health,
-		log:      orDiscard(log),
+		log:      log,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	f.healthy.Store(true)
 	go f.run()
 	return f
+}
+
+// feederInterval picks the kick interval for a watchdog timeout (0 when
+// unknown); see StartFeeder.
+func feederInterval(interval, timeout time.Duration) time.Duration {
+	switch {
+	case interval <= 0 && timeout > 0:
+		return timeout / 3
+	case interval <= 0:
+		return 5 * time.Second
+	case timeout > 0 && interval > timeout/2:
+		return timeout / 2 // kicking more rarely would reset a healthy board
+	}
+	return interval
 }
 
 // Kicks returns how many kicks reached the device, for metrics.

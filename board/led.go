@@ -53,7 +53,8 @@ type LED struct {
 	mu         sync.Mutex
 	closed     bool
 	state      State
-	set        bool // state has been applied at least once
+	set        bool // state has been applied and is known
+	touched    bool // Set has written something: Close must restore
 	max        int  // max_brightness
 	hasTrigger bool // the trigger file exists
 	hasTimer   bool // "timer" is among the triggers
@@ -162,6 +163,7 @@ func (l *LED) Set(s State) error {
 	if l.set && s == l.state {
 		return nil
 	}
+	l.touched = true
 	l.stopSoft()
 	var err error
 	switch s {
@@ -236,8 +238,8 @@ func (l *LED) Close() error {
 	}
 	l.closed = true
 	l.stopSoft()
-	if !l.set {
-		return nil // never touched
+	if !l.touched {
+		return nil
 	}
 	var errs []error
 	switch l.origTrigger {

@@ -109,6 +109,27 @@ func TestLEDTimerTrigger(t *testing.T) {
 	}
 }
 
+func TestLEDCloseRestoresAfterFailedSet(t *testing.T) {
+	dir := fakeLED(t, map[string]string{"brightness": "0\n", "max_brightness": "1\n", "trigger": "none [heartbeat]\n"})
+	l, err := OpenLED(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The LED vanishes between open and Set (a module unloaded): Set
+	// fails after detaching the trigger, and Close still restores it.
+	if err := os.Remove(filepath.Join(dir, "brightness")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Set(On); err == nil || !strings.Contains(err.Error(), "brightness") {
+		t.Errorf("Set(On) = %v, want an error naming brightness", err)
+	}
+	wantAttrs(t, dir, "failed On", map[string]string{"max_brightness": "1\n", "trigger": "none"})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantAttrs(t, dir, "Close", map[string]string{"max_brightness": "1\n", "trigger": "heartbeat"})
+}
+
 func TestLEDRestoresTimerDelays(t *testing.T) {
 	dir := fakeLED(t, map[string]string{
 		"brightness": "1\n", "max_brightness": "1\n", "trigger": "none [timer] heartbeat\n",

@@ -12,11 +12,6 @@ import (
 // ErrClosed is returned by the methods of a Watchdog or LED after Close.
 var ErrClosed = errors.New("board: closed")
 
-// kickByte is written to the device when the keepalive ioctl is not
-// available (a FIFO or pty standing in for /dev/watchdog). Any byte
-// except 'V' is a keepalive for the Linux watchdog core.
-const kickByte = 'k'
-
 // magicClose is the byte that, written just before close, tells a Linux
 // watchdog driver with WDIOF_MAGICCLOSE to stop the timer instead of
 // letting the board reset ("magic close", Documentation/watchdog/watchdog-api.rst).
@@ -104,10 +99,4 @@ func (w *Watchdog) Close() error {
 		w.log.Warn("board: watchdog closed but its driver ignores the magic close; the board resets after the timeout", "path", w.path, "timeout", w.timeout)
 	}
 	return nil
-}
-
-// timeoutSeconds converts a timeout to the whole seconds the watchdog API
-// takes, rounding up so the hardware never fires sooner than asked.
-func timeoutSeconds(d time.Duration) int {
-	return int((d + time.Second - 1) / time.Second)
 }

@@ -13,6 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// kickByte is written to the device when the keepalive ioctl is not
+// available (a FIFO or pty standing in for /dev/watchdog). Any byte
+// except 'V' is a keepalive for the Linux watchdog core.
+const kickByte = 'k'
+
 // OpenWatchdog opens a Linux watchdog device (usually /dev/watchdog) and,
 // when timeout > 0, asks for that timeout (rounded up to whole seconds)
 // with WDIOC_SETTIMEOUT. A device that cannot set its timeout (ENOTTY,
@@ -116,4 +121,10 @@ func control(f *os.File, fn func(fd int) error) error {
 		return err
 	}
 	return ferr
+}
+
+// timeoutSeconds converts a timeout to the whole seconds the watchdog API
+// takes, rounding up so the hardware never fires sooner than asked.
+func timeoutSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
 }
