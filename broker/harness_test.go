@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgemq/edgemq/broker"
 	"github.com/edgemq/edgemq/broker/packet"

@@ -175,10 +175,10 @@ func TestTopicAliases(t *testing.T) {
 		}
 		pub.send(p.Append(nil, packet.V5))
 	}
-	send("al/one", 1, "1")  // sets alias 1
-	send("", 1, "2")        // uses alias 1
-	send("al/two", 0, "3")  // no alias
-	send("al/one", 0, "4")  // no alias
+	send("al/one", 1, "1") // sets alias 1
+	send("", 1, "2")       // uses alias 1
+	send("al/two", 0, "3") // no alias
+	send("al/one", 0, "4") // no alias
 	wantTopics := []string{"al/one", "", "al/two", ""}
 	wantAlias := []uint16{1, 1, 0, 1}
 	for i := range 4 {

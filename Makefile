@@ -1,0 +1,65 @@
+# edgemq: see README.md. `make run` and `make test` do all set-up themselves.
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/edgemq
+FUZZTIME ?= 10m
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-unit test-race lint bench fuzz deps go clean
+
+all: build
+
+go:
+	@$(GO) version >/dev/null 2>&1 || { echo "Go 1.26 or newer is needed: https://go.dev/dl (expected at /usr/local/go/bin/go)" >&2; exit 1; }
+
+build: go
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgemq
+
+# run: the broker with its embedded default (127.0.0.1:1883, anonymous,
+# data in ./edgemq-data).
+run: build
+	./$(BIN)
+
+deps:
+	@scripts/test-deps.sh
+
+# test: everything a change must pass. Installs missing Debian packages
+# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static) or says what
+# to install.
+test: go deps lint-fast test-unit test-race
+
+test-unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+# The race detector needs cgo; it runs on the packages with concurrency.
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/...
+
+lint-fast: go
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lint: lint-fast
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# bench: codec and routing micro-benchmarks, then whole-broker load against
+# mosquitto side by side (see bench/README.md).
+bench: build deps
+	$(GO) test -run '^$$' -bench . -benchmem ./broker/packet/ ./broker/
+	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN)
+
+fuzz: go
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin dist
