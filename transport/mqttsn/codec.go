@@ -1,6 +1,7 @@
 package mqttsn
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 )
@@ -295,9 +296,12 @@ func atLeast(t MsgType, body []byte, n int, b []byte) error {
 }
 
 // checkString validates a string field: not empty when required, at most
-// max octets when max > 0, and valid UTF-8 [5.3.1, 5.3.12].
+// max octets when max > 0, valid UTF-8 [5.3.1, 5.3.12] and free of U+0000,
+// which MQTT forbids in the strings the gateway passes on [MQTT-1.5.3-2].
 func checkString(t MsgType, field string, s []byte, required bool, max int) error {
 	switch {
+	case bytes.IndexByte(s, 0) >= 0:
+		return newError(t, field, "contains U+0000", s)
 	case len(s) == 0 && required:
 		return newError(t, field, "empty", nil)
 	case max > 0 && len(s) > max:

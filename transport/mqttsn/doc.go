@@ -32,10 +32,10 @@
 // Decoding is strict. A message whose Length does not match the bytes
 // given, a reserved MsgType, a field that is missing or too long, a
 // reserved TopicIdType, QoS bits that the message does not allow, a missing
-// topic name, a reserved return code or a non-UTF-8 string is rejected with
-// an *Error naming the message type and the field. Flag bits that the
-// specification marks "not used" for a message are ignored on decoding and
-// written as zero.
+// topic name, a reserved return code, or a string that is not UTF-8 or
+// holds U+0000 is rejected with an *Error naming the message type and the
+// field. Flag bits that the specification marks "not used" for a message
+// are ignored on decoding and written as zero.
 //
 // # Encoding
 //
