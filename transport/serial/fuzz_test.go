@@ -2,6 +2,8 @@ package serial
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -191,10 +193,11 @@ func TestFuzzCorpus(t *testing.T) {
 		seeds = append(seeds, seed{"FuzzXBeeReader", "[]byte(" + strconv.Quote(string(s)) + ")\n"})
 	}
 	write := os.Getenv("EDGEMQ_WRITE_CORPUS") == "1"
-	for i, s := range seeds {
+	for _, s := range seeds {
 		dir := filepath.Join("testdata", "fuzz", s.fuzz)
-		path := filepath.Join(dir, "seed-"+strconv.Itoa(i))
 		want := "go test fuzz v1\n" + s.body
+		sum := sha256.Sum256([]byte(want))
+		path := filepath.Join(dir, "seed-"+hex.EncodeToString(sum[:8]))
 		if write {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)

@@ -52,7 +52,7 @@ type RawReader struct {
 
 // NewRawReader returns a reader of the raw framing over r.
 func NewRawReader(r io.Reader, opts RawOptions) *RawReader {
-	m := maxFrame(opts.MaxFrame, DefaultMaxFrame)
+	m := frameBound(opts.MaxFrame)
 	if m > 0xFFFF+0xFF {
 		m = 0xFFFF + 0xFF
 	}

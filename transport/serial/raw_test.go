@@ -42,6 +42,8 @@ var rawCases = []struct {
 	// [MQTT-SN 5.5] Length 4 = 3 + 1-octet node id 0x07, Ctrl 0.
 	{"encapsulated", true, []rawFrame{{[]byte{0x07}, pktPublish}, {[]byte{0x01, 0x02}, pktPingreq}},
 		hx("04 fe 00 07  0b 0c 20 00 05 00 02 32 31 2e 35  05 fe 00 01 02  02 16")},
+	// the package documentation's example: PINGREQ from node 0x2A.
+	{"encapsulated-doc-example", true, []rawFrame{{[]byte{0x2a}, pktPingreq}}, hx("04 fe 00 2a 02 16")},
 	// mqtt-sn-tools' serial bridge with --fe: no node id.
 	{"encapsulated-no-node", true, []rawFrame{{[]byte{}, pktPingreq}}, hx("03 fe 00 02 16")},
 }

@@ -69,11 +69,9 @@ type RS485Reader struct {
 // frames whose unescaped content (header, packet and CRC) exceeds
 // maxFrame octets; 0 means DefaultMaxFrame.
 func NewRS485Reader(r io.Reader, maxFrame int) *RS485Reader {
-	m := maxFrameOr(maxFrame)
+	m := frameBound(maxFrame)
 	return &RS485Reader{src: newSource(r), max: m, frame: make([]byte, 0, m)}
 }
-
-func maxFrameOr(n int) int { return maxFrame(n, DefaultMaxFrame) }
 
 // Stats returns the reader's counters.
 func (r *RS485Reader) Stats() RS485Stats {

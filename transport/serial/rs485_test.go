@@ -49,6 +49,8 @@ var rs485Cases = []rs485Case{
 	// poll of 2-octet node 0x002a: header 05 fe 00 00 2a, CRC 0x9b68.
 	{"poll-2-octet", []byte{0x00, 0x2a}, 0, nil, hx("c0 05 fe 00 00 2a 9b 68 c0")},
 	{"publish", []byte{0x01}, 0, pktPublish, hx("c0 04 fe 00 01 0b 0c 20 00 05 00 02 32 31 2e 35 88 eb c0")},
+	// the package documentation's and FRAMING.md's example; CRC 0xd5fa.
+	{"pingreq-node-1", []byte{0x01}, 0, pktPingreq, hx("c0 04 fe 00 01 02 16 d5 fa c0")},
 	{"pingreq-node-1234", []byte{0x12, 0x34}, 0, pktPingreq, hx("c0 05 fe 00 12 34 02 16 93 87 c0")},
 	// node id 0xC0 and a packet holding 0xDB 0xC0: both escaped; CRC 0x9234.
 	{"escapes", []byte{0xC0}, 1, pktPubrec, hx("c0 04 fe 01 db dc 04 0f db dd db dc 92 34 c0")},

@@ -68,9 +68,11 @@ type counter struct{ atomic.Uint64 }
 func (c *counter) inc()        { c.Add(1) }
 func (c *counter) add(n int)   { c.Add(uint64(n)) }
 func (c *counter) get() uint64 { return c.Load() }
-func maxFrame(n int, def int) int {
+
+// frameBound returns n, or DefaultMaxFrame when n is not positive.
+func frameBound(n int) int {
 	if n <= 0 {
-		return def
+		return DefaultMaxFrame
 	}
 	return n
 }

@@ -118,7 +118,7 @@ type XBeeReader struct {
 // drops frames whose Length (API identifier and data) exceeds maxFrame;
 // 0 means DefaultMaxFrame.
 func NewXBeeReader(r io.Reader, maxFrame int) *XBeeReader {
-	m := maxFrameOr(maxFrame)
+	m := frameBound(maxFrame)
 	return &XBeeReader{src: newSource(r), max: m, frame: make([]byte, 0, m)}
 }
 
