@@ -270,13 +270,13 @@ func (p *Properties) decode(t Type, will bool, mask uint64, b []byte, i int) (in
 func (p *Properties) notAllowed(t Type, will bool, b []byte, i int) *Error {
 	id := PropID(b[i])
 	if id >= 64 || maskKnown&(1<<id) == 0 {
-		return errAt(MalformedPacket, t, propsField(will), "unknown property identifier 0x"+strconv.FormatUint(uint64(id), 16), b, i)
+		return errAt(MalformedPacket, t, propsField(will), "unknown property identifier 0x"+strconv.FormatUint(uint64(id), 16), b[i:], -1)
 	}
 	where := t.String()
 	if will {
 		where = "a will"
 	}
-	return errAt(MalformedPacket, t, propField(id, will), "not allowed in "+where, b, i)
+	return errAt(MalformedPacket, t, propField(id, will), "not allowed in "+where, b[i:], -1)
 }
 
 // propBool reads a one-byte property whose only values are 0 and 1 (all of

@@ -42,8 +42,8 @@ var tpacketsV3 = []tpacket{
 		raw: []byte{
 			0x10, 30, // CONNECT, remaining 30
 			0, 6, 'M', 'Q', 'I', 's', 'd', 'p', // protocol name
-			3,      // level 3
-			0xC2,   // username, password, clean session
+			3,     // level 3
+			0xC2,  // username, password, clean session
 			0, 60, // keep alive 60
 			0, 4, 'e', 'd', 'g', 'e', // client id
 			0, 5, 'a', 'l', 'i', 'c', 'e', // username
@@ -202,7 +202,7 @@ var tpacketsV5 = []tpacket{
 			5,
 			0xEE, // username, password, will retain, will QoS 1, will, clean start
 			0, 60,
-			41,                    // property length
+			41,                     // property length
 			0x11, 0, 0, 0x0E, 0x10, // session expiry 3600
 			0x15, 0, 5, 'S', 'C', 'R', 'A', 'M', // authentication method
 			0x16, 0, 3, 1, 2, 3, // authentication data
