@@ -238,22 +238,22 @@ func TestRoundTrip(t *testing.T) {
 	for i := range manyUsers {
 		manyUsers[i] = UserProperty{Key: []byte(fmt.Sprintf("key-%d", i)), Value: []byte("välue")}
 	}
-	v5props := mark(Properties{MessageExpiry: 1, ContentType: b("text/plain"), User: manyUsers,
+	v5props := mark(Properties{MessageExpiry: 1, ContentType: bs("text/plain"), User: manyUsers,
 		SubscriptionIDs: []uint32{1, 127, 128, 16383, 16384, 2097151, 2097152, MaxRemaining}}, PropMessageExpiry)
 	values := []struct {
 		pkt codec
 		vs  []Version
 	}{
-		{&Publish{Topic: b("sensors/温度/1"), Payload: bigPayload}, []Version{V31, V311, V5}},
-		{&Publish{QoS: 2, Dup: true, Topic: b("a"), PacketID: 65535, Payload: []byte{0}}, []Version{V311, V5}},
-		{&Publish{QoS: 1, Topic: b("t"), PacketID: 1, Props: v5props, Payload: b("p")}, []Version{V5}},
-		{&Connect{ProtocolName: b("MQTT"), Version: V5, KeepAlive: 65535, ClientID: b("x"),
+		{&Publish{Topic: bs("sensors/温度/1"), Payload: bigPayload}, []Version{V31, V311, V5}},
+		{&Publish{QoS: 2, Dup: true, Topic: bs("a"), PacketID: 65535, Payload: []byte{0}}, []Version{V311, V5}},
+		{&Publish{QoS: 1, Topic: bs("t"), PacketID: 1, Props: v5props, Payload: bs("p")}, []Version{V5}},
+		{&Connect{ProtocolName: bs("MQTT"), Version: V5, KeepAlive: 65535, ClientID: bs("x"),
 			Props: mark(Properties{User: manyUsers}), WillFlag: true, WillQoS: 2,
 			WillProps: mark(Properties{WillDelay: 0, CorrelationData: []byte{}}, PropWillDelay),
-			WillTopic: b("w"), WillPayload: bigPayload[:65535]}, []Version{V5}},
-		{&Connect{ProtocolName: b("MQTT"), Version: V311, ClientID: b("c"), UsernameFlag: true, Username: []byte{}},
+			WillTopic: bs("w"), WillPayload: bigPayload[:65535]}, []Version{V5}},
+		{&Connect{ProtocolName: bs("MQTT"), Version: V311, ClientID: bs("c"), UsernameFlag: true, Username: []byte{}},
 			[]Version{V311}},
-		{&Subscribe{PacketID: 9, Subs: []Subscription{{Filter: b("#"), QoS: 2}, {Filter: b("+/+"), QoS: 0}}},
+		{&Subscribe{PacketID: 9, Subs: []Subscription{{Filter: bs("#"), QoS: 2}, {Filter: bs("+/+"), QoS: 0}}},
 			[]Version{V311, V5}},
 		{&Suback{PacketID: 9, Codes: []ReasonCode{GrantedQoS2, UnspecifiedError}}, []Version{V311, V5}},
 		{&Unsuback{PacketID: 3, Codes: []ReasonCode{Success}, Props: mark(Properties{User: manyUsers[:2]})}, []Version{V5}},
@@ -287,7 +287,7 @@ func TestRoundTrip(t *testing.T) {
 // properties the packet type may carry, e.g. a will's properties reused in
 // the PUBLISH of the will message.
 func TestEncodeDropsPropertiesNotAllowed(t *testing.T) {
-	p := &Publish{Topic: b("t"), Props: mark(Properties{WillDelay: 5, ReasonString: b("x"), MessageExpiry: 9},
+	p := &Publish{Topic: bs("t"), Props: mark(Properties{WillDelay: 5, ReasonString: bs("x"), MessageExpiry: 9},
 		PropWillDelay, PropMessageExpiry)}
 	raw := p.Append(nil, V5)
 	want := []byte{0x30, 9, 0, 1, 't', 5, 0x02, 0, 0, 0, 9}
