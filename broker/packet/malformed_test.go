@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -260,5 +261,42 @@ func TestValidateNoAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocs", n)
+	}
+}
+
+// naiveTopicBad is the byte-at-a-time reference for topicBad.
+func naiveTopicBad(b []byte) int {
+	if bad := utf8Bad(b); bad >= 0 {
+		if i := bytes.IndexAny(b[:bad], "+#"); i >= 0 {
+			return i
+		}
+		return bad
+	}
+	return bytes.IndexAny(b, "+#")
+}
+
+// TestTopicBadEveryPosition puts each kind of offending byte at every
+// offset of topics up to 40 bytes long, across the 8-byte words that
+// topicBad scans at once.
+func TestTopicBadEveryPosition(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		base := bytes.Repeat([]byte{'a'}, n)
+		if got := topicBad(base); got != -1 {
+			t.Fatalf("clean topic of %d bytes: %d", n, got)
+		}
+		for i := 0; i < n; i++ {
+			for _, bad := range []byte{0, '+', '#', 0x80, 0xff, 0xc3} {
+				tp := bytes.Clone(base)
+				tp[i] = bad
+				if got, want := topicBad(tp), naiveTopicBad(tp); got != want {
+					t.Fatalf("byte %#x at %d of %d: topicBad %d, want %d", bad, i, n, got, want)
+				}
+			}
+			tp := bytes.Clone(base)
+			copy(tp[i:], "é") // valid 2-byte sequence, maybe cut at the end
+			if got, want := topicBad(tp), naiveTopicBad(tp); got != want {
+				t.Fatalf("é at %d of %d: topicBad %d, want %d", i, n, got, want)
+			}
+		}
 	}
 }
