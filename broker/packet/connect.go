@@ -129,11 +129,9 @@ func protocolName(v Version) string {
 }
 
 type connectSizes struct {
-	n        int    // remaining length
-	w, ww    uint64 // properties and will properties written
-	pn, wpn  int    // their list sizes
-	hasWill  bool
-	willFlag byte
+	n       int    // remaining length
+	w, ww   uint64 // properties and will properties written
+	pn, wpn int    // their list sizes
 }
 
 func (p *Connect) sizes(v Version) (s connectSizes) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // pk builds a packet from its first byte and body: the Remaining Length is
@@ -97,6 +98,8 @@ var tmalformedPackets = []tmalformed{
 		pk(0x10, cat(mqtt5, []byte{0x02, 0, 0, 2, 0x17, 2, 0, 0})...), ProtocolError, "request problem information property"},
 	{"CONNECT request response information 2", "3.1.2.11.6", V5,
 		pk(0x10, cat(mqtt5, []byte{0x02, 0, 0, 2, 0x19, 2, 0, 0})...), ProtocolError, "request response information property"},
+	{"CONNECT authentication data without method", "3.1.2.11.10", V5,
+		pk(0x10, cat(mqtt5, []byte{0x02, 0, 0, 4, 0x16, 0, 1, 9, 0, 0})...), ProtocolError, "authentication data property"},
 	{"CONNECT unknown property 0x7F", "2.2.2.2", V5,
 		pk(0x10, cat(mqtt5, []byte{0x02, 0, 0, 2, 0x7F, 0, 0, 0})...), MalformedPacket, "properties"},
 	{"CONNECT property length past the end", "2.2.2.1", V5,
@@ -181,6 +184,7 @@ var tmalformedPackets = []tmalformed{
 		pk(0xE0, 0, 10, 0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 1), ProtocolError, "session expiry interval property"},
 	{"AUTH in 3.1.1", "2.1.2 reserved in 3.1.1", V311, pk(0xF0), ProtocolError, ""},
 	{"AUTH 5.0 reason code 0x80", "3.15.2.1", V5, pk(0xF0, 0x80), ProtocolError, "reason code"},
+	{"AUTH 5.0 authentication data without method", "3.15.2.2.3", V5, pk(0xF0, 0x18, 4, 0x16, 0, 1, 9), ProtocolError, "authentication data property"},
 	{"AUTH 5.0 topic alias property", "2.2.2.2", V5, pk(0xF0, 0x18, 3, 0x23, 0, 1), MalformedPacket, "topic alias property"},
 }
 
@@ -296,6 +300,33 @@ func TestTopicBadEveryPosition(t *testing.T) {
 			copy(tp[i:], "é") // valid 2-byte sequence, maybe cut at the end
 			if got, want := topicBad(tp), naiveTopicBad(tp); got != want {
 				t.Fatalf("é at %d of %d: topicBad %d, want %d", i, n, got, want)
+			}
+		}
+	}
+}
+
+// TestUTF8BadEveryPosition checks utf8Bad's word-at-a-time scan against
+// the standard library at every offset.
+func TestUTF8BadEveryPosition(t *testing.T) {
+	ref := func(b []byte) int {
+		for i := 0; i < len(b); {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == 0 || (r == utf8.RuneError && n == 1) {
+				return i
+			}
+			i += n
+		}
+		return -1
+	}
+	for n := 1; n <= 40; n++ {
+		base := bytes.Repeat([]byte{'z'}, n)
+		for i := 0; i < n; i++ {
+			for _, bad := range [][]byte{{0}, {0x80}, {0xff}, {0xed, 0xa0, 0x80}, []byte("ü"), []byte("€"), {'+'}} {
+				s := bytes.Clone(base)
+				copy(s[i:], bad)
+				if got, want := utf8Bad(s), ref(s); got != want {
+					t.Fatalf("% x at %d of %d: utf8Bad %d, want %d", bad, i, n, got, want)
+				}
 			}
 		}
 	}

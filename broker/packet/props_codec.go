@@ -262,6 +262,11 @@ func (p *Properties) decode(t Type, will bool, mask uint64, b []byte, i int) (in
 			return i, err
 		}
 	}
+	// 3.1.2.11.10, 3.2.2.3.17, 3.15.2.2.3: "It is a Protocol Error to include
+	// Authentication Data if there is no Authentication Method".
+	if p.present&(1<<PropAuthData|1<<PropAuthMethod) == 1<<PropAuthData {
+		return end, protocolErr(t, propField(PropAuthData, will), "without an authentication method")
+	}
 	return end, nil
 }
 

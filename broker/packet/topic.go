@@ -46,7 +46,6 @@ func topicErr(t Type, b []byte, bad int) *Error {
 // '#', otherwise the offset of the first offending byte. This runs for
 // every PUBLISH: eight bytes at a time while they are plain ASCII.
 func topicBad(b []byte) int {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])

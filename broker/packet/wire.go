@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 )
@@ -62,11 +63,26 @@ func utf8Err(t Type, field string, v []byte, bad int) *Error {
 	return errAt(MalformedPacket, t, field, msg, v, bad)
 }
 
+// Constants for scanning eight bytes at a time (SWAR): for a word v,
+// (v-lsb)&^v&msb is non-zero iff some byte of v is zero, and v&msb is
+// non-zero iff some byte is >= 0x80.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
 // utf8Bad returns -1 when b is well-formed UTF-8 without U+0000 and without
 // surrogates (utf8.DecodeRune rejects those), otherwise the offset of the
-// first offending byte.
+// first offending byte. Plain ASCII is checked eight bytes at a time.
 func utf8Bad(b []byte) int {
-	for i := 0; i < len(b); i++ {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if ((x-lsb)&^x|x)&msb != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
 		c := b[i]
 		if c-1 >= 0x7f { // c == 0 or c >= 0x80
 			if c == 0 {
