@@ -370,3 +370,25 @@ func TestParseHeaderIncomplete(t *testing.T) {
 		t.Errorf("max header: %+v %d %v", h, n, err)
 	}
 }
+
+// TestNoAllocs: decoding every table packet into a value that has decoded
+// it before, and encoding into a buffer with room, allocate nothing.
+func TestNoAllocs(t *testing.T) {
+	for _, tc := range allTPackets() {
+		h, n, _ := ParseHeader(tc.raw)
+		p := newFor(h.Type)
+		if err := decodeInto(p, h, tc.raw[n:], tc.v); err != nil {
+			t.Fatal(err)
+		}
+		if a := testing.AllocsPerRun(20, func() { _ = decodeInto(p, h, tc.raw[n:], tc.v) }); a != 0 {
+			t.Errorf("%s: decode %v allocs", tc.name, a)
+		}
+		buf := make([]byte, 0, 1024)
+		if a := testing.AllocsPerRun(20, func() { buf = tc.pkt.Append(buf[:0], tc.v) }); a != 0 {
+			t.Errorf("%s: encode %v allocs", tc.name, a)
+		}
+		if a := testing.AllocsPerRun(20, func() { _ = tc.pkt.Size(tc.v) }); a != 0 {
+			t.Errorf("%s: Size %v allocs", tc.name, a)
+		}
+	}
+}

@@ -162,7 +162,10 @@ func (p *Properties) decode(t Type, will bool, mask uint64, b []byte, i int) (in
 		return i, nil
 	}
 	b = b[:end]
-	dupOK := uint64(1) << PropUser // [MQTT-3.3.4-?] several Subscription Identifiers may reach a subscriber
+	// Every property may appear once, except User Property (3.1.2.11.8 and
+	// alike) and, in PUBLISH, Subscription Identifier (3.3.2.3.8: one per
+	// matching subscription).
+	dupOK := uint64(1) << PropUser
 	if t == PUBLISH && !will {
 		dupOK |= 1 << PropSubscriptionID
 	}
