@@ -14,6 +14,23 @@ var ErrIncomplete = errors.New("packet: incomplete fixed header")
 // broker just closes, or answers CONNACK 0x01 for UnsupportedProtocolVersion).
 //
 // errors.Is(err, MalformedPacket) and the like work: Unwrap returns Code.
+//
+// Codes chosen where the specification leaves room:
+//   - bad UTF-8, U+0000, a field or property running past the packet, a
+//     property unknown or not valid in the packet type, reserved bits set, a
+//     non-minimal Variable Byte Integer (all versions): MalformedPacket;
+//   - a property repeated, or a value the specification forbids (a 0/1
+//     property above 1, Receive Maximum, Maximum Packet Size or Subscription
+//     Identifier 0, Authentication Data without Method), packet identifier
+//     0, a reason code the packet type cannot carry, an empty SUBSCRIBE or
+//     UNSUBSCRIBE payload, an unknown CONNECT protocol name: ProtocolError;
+//   - a wildcard in a PUBLISH or will topic, an empty topic in 3.1.1:
+//     TopicNameInvalid (an empty v5 topic without Topic Alias: ProtocolError);
+//   - Topic Alias 0: TopicAliasInvalid;
+//   - SUBSCRIBE options: reserved bits MalformedPacket; QoS 3 or Retain
+//     Handling 3 in v5 ProtocolError (3.8.3.1); QoS 3 in 3.1.1
+//     MalformedPacket [MQTT-3.8.3-4];
+//   - "MQTT" or "MQIsdp" with another level: UnsupportedProtocolVersion.
 type Error struct {
 	Code   ReasonCode // MalformedPacket, ProtocolError, PacketTooLarge, TopicNameInvalid, ...
 	Packet Type       // the packet being decoded (0 when the type itself is bad)
