@@ -8,7 +8,7 @@ import (
 )
 
 // Limits bound what one client may use. Zero fields take the defaults of
-// DefaultLimits.
+// DefaultLimits, except MaxTopicAlias, where 0 means no topic aliases.
 type Limits struct {
 	MaxConnections    int           // concurrent connections; more are refused "server busy"
 	MaxPacketSize     int           // bytes, both directions (advertised in v5 CONNACK)
@@ -17,7 +17,7 @@ type Limits struct {
 	MaxKeepAlive      int           // seconds; v5 Server Keep Alive caps what clients ask for
 	MaxQueuedMessages int           // per client, beyond the inflight window
 	MaxQueuedBytes    int           // per client, beyond the inflight window
-	MaxTopicAlias     int           // v5 topic aliases the broker accepts per connection
+	MaxTopicAlias     int           // v5 topic aliases the broker accepts per connection; 0: none
 	RetainedMax       int           // retained messages kept; more are refused
 	ConnectTimeout    time.Duration // a connection that sends no CONNECT within it is closed
 }
@@ -52,7 +52,6 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxKeepAlive, d.MaxKeepAlive)
 	set(&l.MaxQueuedMessages, d.MaxQueuedMessages)
 	set(&l.MaxQueuedBytes, d.MaxQueuedBytes)
-	set(&l.MaxTopicAlias, d.MaxTopicAlias)
 	set(&l.RetainedMax, d.RetainedMax)
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = d.ConnectTimeout

@@ -1,18 +1,143 @@
 package main
 
-// PLACEHOLDER, to be replaced wholesale by the lead engineer when the broker
-// is wired: run must serve cfg until ctx is cancelled (SIGINT/SIGTERM), then
-// shut down cleanly and return nil, or return the error that stopped it.
-// Nothing else in cmd/edgemq depends on what is in this file.
-
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/edgemq/edgemq/broker"
 	"github.com/edgemq/edgemq/config"
+	"github.com/edgemq/edgemq/storage"
+	"github.com/edgemq/edgemq/transport"
 )
 
+// shutdownTimeout bounds how long a clean shutdown may take before edgemq
+// gives up waiting for connections and closes the store anyway.
+const shutdownTimeout = 10 * time.Second
+
+// run serves cfg until ctx is cancelled, then shuts down cleanly.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return errors.New("broker not wired yet")
+	if err := unsupported(cfg); err != nil {
+		return err
+	}
+	var store *storage.Store
+	if cfg.DataDir != "" {
+		st, err := openStore(cfg, log)
+		if err != nil {
+			return err
+		}
+		store = st
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error("closing storage", "err", err)
+			}
+		}()
+	} else {
+		log.Warn("data_dir is empty: nothing is persisted; sessions and retained messages are lost on restart")
+	}
+
+	srv, err := broker.New(broker.Options{
+		Logger:      log,
+		Store:       store,
+		Limits:      brokerLimits(cfg.Limits),
+		SysInterval: cfg.SysInterval,
+		Version:     versionString(),
+	})
+	if err != nil {
+		return err
+	}
+
+	var listeners []transport.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for i, lc := range cfg.Listeners {
+		l, err := transport.ListenTCP(lc.Name, lc.Address, srv.ServeConn, log)
+		if err != nil {
+			shutdownBroker(srv, log)
+			return fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
+		}
+		listeners = append(listeners, l)
+		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	for _, l := range listeners {
+		l.Close()
+	}
+	listeners = nil
+	shutdownBroker(srv, log)
+	return nil
+}
+
+func shutdownBroker(srv *broker.Server, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown did not finish in time", "timeout", shutdownTimeout, "err", err)
+	}
+}
+
+// unsupported refuses configuration this build cannot serve yet, naming
+// the key, rather than ignoring it.
+func unsupported(cfg *config.Config) error {
+	var errs []error
+	for i, l := range cfg.Listeners {
+		if l.Type != config.ListenerTCP {
+			errs = append(errs, fmt.Errorf("listeners[%d].type: %s listeners are not implemented yet (only tcp)", i, l.Type))
+		}
+	}
+	if !cfg.Auth.AllowAnonymous || cfg.Auth.PasswordFile != "" || cfg.Auth.ACLFile != "" {
+		errs = append(errs, errors.New("auth: password files and ACLs are not implemented yet; set allow_anonymous: true"))
+	}
+	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
+		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
+	}
+	if len(cfg.Bridges) > 0 {
+		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
+	}
+	if cfg.HTTP.Address != "" {
+		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
+	}
+	return errors.Join(errs...)
+}
+
+func openStore(cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
+	sync, err := storage.ParseSyncMode(string(cfg.Storage.Sync))
+	if err != nil {
+		return nil, err
+	}
+	opts := storage.Options{
+		Dir:          cfg.DataDir,
+		Engine:       string(cfg.Storage.Engine),
+		Sync:         sync,
+		MaxDiskBytes: int64(cfg.Storage.MaxDiskBytes),
+		Logger:       log,
+	}
+	eng, err := storage.OpenEngine(opts)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	log.Info("storage open", "engine", eng.Name(), "data_dir", cfg.DataDir, "sync", string(cfg.Storage.Sync))
+	return storage.NewStore(eng, opts), nil
+}
+
+func brokerLimits(l config.Limits) broker.Limits {
+	return broker.Limits{
+		MaxConnections:    l.MaxConnections,
+		MaxPacketSize:     int(l.MaxPacketSize),
+		MaxInflight:       l.MaxInflight,
+		ReceiveMaximum:    l.ReceiveMaximum,
+		MaxKeepAlive:      l.MaxKeepalive,
+		MaxQueuedMessages: l.MaxQueuedMessages,
+		MaxQueuedBytes:    int(l.MaxQueuedBytes),
+		MaxTopicAlias:     l.MaxTopicAlias,
+		RetainedMax:       l.RetainedMax,
+		ConnectTimeout:    l.ConnectTimeout,
+	}
 }

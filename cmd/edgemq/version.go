@@ -64,3 +64,9 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "edgemq %s\ncommit: %s\nplatform: %s\ngo: %s\n", ver, rev, platform(settings), runtime.Version())
 	return 0
 }
+
+// versionString is the version and commit for $SYS/broker/version.
+func versionString() string {
+	ver, rev, _ := buildInfo()
+	return ver + " (" + rev + ")"
+}
