@@ -10,6 +10,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -34,6 +35,9 @@ type badgerEngine struct {
 	dir      string
 	log      *slog.Logger
 	maxValue int64
+	// syncWrites is badger's SyncWrites: every write is synced by badger
+	// itself, in the right order (see Write).
+	syncWrites bool
 
 	// writeMu serializes Write. Badger orders writes internally anyway;
 	// holding it from commit to sync means no other write can rotate the
@@ -57,7 +61,10 @@ type badgerEngine struct {
 // writers), no metrics (they are process-global expvars), and badger's
 // chatty info log dropped. Keys are bucket + 0x00 + key. A goroutine owned
 // by the engine runs value log GC every o.GCInterval until Close.
-func openBadger(dir string, o BadgerOptions, log *slog.Logger) (Engine, error) {
+//
+// syncWrites turns on badger's SyncWrites; OpenEngine sets it unless the
+// Store will run with SyncNone. See Write for why.
+func openBadger(dir string, o BadgerOptions, syncWrites bool, log *slog.Logger) (Engine, error) {
 	log = log.With("engine", EngineBadger)
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
@@ -75,7 +82,7 @@ func openBadger(dir string, o BadgerOptions, log *slog.Logger) (Engine, error) {
 		WithCompression(options.None).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false).
-		WithSyncWrites(false)
+		WithSyncWrites(syncWrites)
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -84,12 +91,13 @@ func openBadger(dir string, o BadgerOptions, log *slog.Logger) (Engine, error) {
 		return nil, fmt.Errorf("storage: open badger %s: %w", dir, err)
 	}
 	e := &badgerEngine{
-		db:       db,
-		dir:      dir,
-		log:      log,
-		maxValue: o.ValueLogFileSize,
-		stopGC:   make(chan struct{}),
-		gcDone:   make(chan struct{}),
+		db:         db,
+		dir:        dir,
+		log:        log,
+		maxValue:   o.ValueLogFileSize,
+		syncWrites: syncWrites,
+		stopGC:     make(chan struct{}),
+		gcDone:     make(chan struct{}),
 	}
 	go e.gcLoop(o.GCInterval, o.GCDiscardRatio)
 	return e, nil
@@ -105,15 +113,26 @@ func badgerKey(dst []byte, bucket string, key []byte) []byte {
 }
 
 // Write applies b in one badger transaction (ErrTooLarge when it does not
-// fit). With sync set it then calls db.Sync and, when badger created or
-// removed files since the last time, fsyncs the directory: badger syncs the
-// directory for tables and the manifest but not for a new memtable WAL or
-// value log file, whose entries would otherwise be lost with a power cut.
+// fit). A synced Write is durable on return:
 //
-// Why not badger's SyncWrites: it syncs every write, so sync=false writes
-// would pay for a sync too, and it is fixed at Open while Engine.Write
-// chooses per call. Measured on the suite's machine the two cost the same
-// per synced write (both do one WAL msync and one value log msync).
+//   - With SyncWrites (OpenEngine's choice for SyncAlways and SyncBatch)
+//     badger syncs every write itself: the value log first, then the
+//     memtable WAL whose entries point into it. Write then only fsyncs the
+//     directory when badger created or removed files since the last time:
+//     badger syncs the directory for tables and the manifest, but not for a
+//     new memtable WAL or value log file, whose entries a power cut would
+//     otherwise lose.
+//   - Without it (SyncNone) a Write with sync set calls db.Sync. That syncs
+//     the WAL before the value log: a power cut in between can leave the
+//     (not yet acknowledged) batch pointing at values that are not there,
+//     rather than absent. It also syncs only the current memtable and value
+//     log file, which is why writeMu is held from commit to sync.
+//
+// The two cost the same (one msync of the WAL and one of the value log per
+// synced write); on the development VM both took a median of 0.21-0.27 ms
+// per 1-op synced transaction, 0.23-0.28 ms with the directory check, within
+// the noise of a shared machine. SyncWrites also syncs sync=false writes,
+// which Store never mixes with synced ones.
 func (e *badgerEngine) Write(b *Batch, sync bool) error {
 	if err := b.Validate(); err != nil {
 		return err
@@ -164,8 +183,10 @@ func (e *badgerEngine) Write(b *Batch, sync bool) error {
 	if !sync {
 		return nil
 	}
-	if err := e.db.Sync(); err != nil {
-		return fmt.Errorf("storage: badger: sync: %w", err)
+	if !e.syncWrites {
+		if err := e.db.Sync(); err != nil {
+			return fmt.Errorf("storage: badger: sync: %w", err)
+		}
 	}
 	return e.syncDirIfChanged()
 }
@@ -336,3 +357,26 @@ func (b badgerLogger) Warningf(f string, v ...any) {
 
 func (b badgerLogger) Infof(string, ...any)  {}
 func (b badgerLogger) Debugf(string, ...any) {}
+
+// dirUsage sums the disk blocks used by the regular files directly in dir.
+func dirUsage(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed by a compaction since ReadDir
+		}
+		if err != nil {
+			return 0, err
+		}
+		total += diskBytes(fi)
+	}
+	return total, nil
+}

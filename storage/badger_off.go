@@ -6,12 +6,17 @@
 
 package storage
 
-import "log/slog"
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+)
 
 // badgerBuiltIn says whether this binary contains the badger engine.
 const badgerBuiltIn = false
 
 // openBadger explains that badger is not in this binary.
-func openBadger(dir string, o BadgerOptions, log *slog.Logger) (Engine, error) {
-	return nil, notBuiltError()
+func openBadger(dir string, o BadgerOptions, syncWrites bool, log *slog.Logger) (Engine, error) {
+	return nil, fmt.Errorf("storage: badger engine is not built into this binary (%s/%s); use storage.engine: bolt",
+		runtime.GOOS, runtime.GOARCH)
 }

@@ -16,7 +16,7 @@ import (
 
 // Environment of the crash test's child process.
 const (
-	crashChildEnv = "EDGEMQ_STORAGE_CRASH_CHILD" // engine:mode:round:dir
+	crashChildEnv = "EDGEMQ_STORAGE_CRASH_CHILD" // engine:openmode:mode:round:dir
 	// testExecEnv prefixes re-executions of the test binary, for running
 	// under qemu-user without binfmt_misc: EDGEMQ_TEST_EXEC="qemu-arm-static -cpu arm926".
 	testExecEnv = "EDGEMQ_TEST_EXEC"
@@ -44,14 +44,19 @@ func TestCrashChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("helper process of TestCrash")
 	}
-	parts := strings.SplitN(spec, ":", 4)
-	mode, err := ParseSyncMode(parts[1])
+	parts := strings.SplitN(spec, ":", 5)
+	openMode, err := ParseSyncMode(parts[1])
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
 	}
-	round, _ := strconv.Atoi(parts[2])
-	e, err := OpenEngine(Options{Dir: parts[3], Engine: parts[0]})
+	mode, err := ParseSyncMode(parts[2])
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(2)
+	}
+	round, _ := strconv.Atoi(parts[3])
+	e, err := OpenEngine(Options{Dir: parts[4], Engine: parts[0], Sync: openMode})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
@@ -94,20 +99,35 @@ func helperCommand(args ...string) *exec.Cmd {
 // TestCrash kills a writing child with SIGKILL at a random moment and checks
 // that every batch it acknowledged is present and readable after reopening,
 // and that every batch present is complete. Three rounds on the same dir:
-// recovering an already recovered store must work too.
+// recovering an already recovered store must work too. Badger also runs
+// SyncBatch on an engine opened for SyncNone, the path where Write calls
+// db.Sync instead of relying on SyncWrites.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
+	}
+	type combo struct {
+		name           string
+		open, mode     SyncMode
+		badgerOnlyPath bool
+	}
+	combos := []combo{
+		{"always", SyncAlways, SyncAlways, false},
+		{"batch", SyncBatch, SyncBatch, false},
+		{"batch-explicit-sync", SyncNone, SyncBatch, true},
 	}
 	for _, k := range kinds() {
 		if !k.persistent {
 			continue
 		}
-		for _, mode := range []SyncMode{SyncAlways, SyncBatch} {
-			t.Run(k.name+"/"+mode.String(), func(t *testing.T) {
+		for _, c := range combos {
+			if c.badgerOnlyPath && k.name != EngineBadger {
+				continue
+			}
+			t.Run(k.name+"/"+c.name, func(t *testing.T) {
 				dir := t.TempDir()
 				for round := range 3 {
-					acked := runCrashChild(t, k.name, mode, round, dir)
+					acked := runCrashChild(t, k.name, c.open, c.mode, round, dir)
 					checkAfterCrash(t, k.name, dir, round, acked)
 				}
 			})
@@ -117,10 +137,10 @@ func TestCrash(t *testing.T) {
 
 // runCrashChild runs one child until a random moment after its first
 // acknowledgement, kills it, and returns the acknowledged batches per writer.
-func runCrashChild(t *testing.T, engine string, mode SyncMode, round int, dir string) [][]int {
+func runCrashChild(t *testing.T, engine string, openMode, mode SyncMode, round int, dir string) [][]int {
 	t.Helper()
 	cmd := helperCommand("-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%s:%d:%s", crashChildEnv, engine, mode, round, dir))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%s:%s:%d:%s", crashChildEnv, engine, openMode, mode, round, dir))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -1,12 +1,9 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -27,7 +24,8 @@ type Options struct {
 	Dir string
 	// Engine is auto, badger, bolt or memory; "" means auto.
 	Engine string
-	// Sync says when a committed batch is on stable storage.
+	// Sync says when a committed batch is on stable storage. OpenEngine
+	// uses it too: badger runs with SyncWrites unless it is SyncNone.
 	Sync SyncMode
 	// MaxDiskBytes refuses batches with puts (ErrFull) once Engine.Size
 	// reaches it. 0 means no limit.
@@ -166,7 +164,7 @@ func OpenEngine(opts Options) (Engine, error) {
 	case EngineBolt:
 		return openBolt(opts.Dir, log)
 	default:
-		return openBadger(opts.Dir, opts.Badger.withDefaults(), log)
+		return openBadger(opts.Dir, opts.Badger.withDefaults(), opts.Sync != SyncNone, log)
 	}
 }
 
@@ -200,33 +198,4 @@ func detectEngine(dir string) (string, error) {
 		return EngineBadger, nil
 	}
 	return "", nil
-}
-
-// notBuiltError is what opening badger returns in a binary without it.
-func notBuiltError() error {
-	return fmt.Errorf("storage: badger engine is not built into this binary (%s/%s); use storage.engine: bolt",
-		runtime.GOOS, runtime.GOARCH)
-}
-
-// dirUsage sums the disk blocks used by the regular files directly in dir.
-func dirUsage(dir string) (int64, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		fi, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed by a compaction since ReadDir
-		}
-		if err != nil {
-			return 0, err
-		}
-		total += diskBytes(fi)
-	}
-	return total, nil
 }

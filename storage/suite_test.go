@@ -380,7 +380,7 @@ func testManySmallKeys(t *testing.T, k kind) {
 	}
 	v.wantMissing("many", seqKey(0))
 	v.wantValue("many", seqKey(7), seqKey(7)[4:])
-	v.wantValue("many", seqKey(uint64(n-1)*7), seqKey(uint64(n-1)*7)[4:])
+	v.wantValue("many", seqKey(uint64(n-1)*7), seqKey(uint64(n-1) * 7)[4:])
 }
 
 // testBatchAtomicity checks all-or-none for a batch that fails: one with an
