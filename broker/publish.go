@@ -182,6 +182,14 @@ func (s *Server) route(m *Message, ms *matches, b *storage.Batch) int {
 		if sub == nil {
 			continue
 		}
+		if sub.handler != nil {
+			if s.store == nil {
+				sub.handler.HandleMessage(m, nil)
+			} else {
+				sub.handler.HandleMessage(m, b)
+			}
+			continue
+		}
 		sess := sub.sess
 		// [MQTT-3.8.3-3] No Local; it does not apply to shared subscriptions.
 		local := sub.group == "" && sub.noLocal && sess.uid == m.from

@@ -10,7 +10,8 @@ import (
 // subscription is one client's subscription to one topic filter.
 // A subscription is immutable once in the trie; changing options replaces it.
 type subscription struct {
-	sess              *session
+	sess              *session // nil for in-process handlers
+	handler           Handler  // in-process subscriber, or nil
 	filter            string // the filter as the client sent it, "$share/g/f" included
 	topicFilter       string // the filter without "$share/g/"
 	group             string // shared subscription group, "" when not shared
@@ -79,7 +80,7 @@ func (t *trie) add(sub *subscription) (existed bool) {
 	})
 	if sub.group == "" {
 		for i, s := range n.subs {
-			if s.sess == sub.sess {
+			if s.sess == sub.sess && s.handler == sub.handler {
 				n.subs[i] = sub
 				return true
 			}
@@ -112,10 +113,17 @@ func (t *trie) add(sub *subscription) (existed bool) {
 func (t *trie) remove(sess *session, topicFilter, group string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.removeLevel(&t.root, sess, topicFilter, group)
+	return t.removeLevel(&t.root, sess, nil, topicFilter, group)
 }
 
-func (t *trie) removeLevel(n *node, sess *session, rest, group string) bool {
+// removeHandler deletes an in-process handler's subscription.
+func (t *trie) removeHandler(h Handler, filter string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.removeLevel(&t.root, nil, h, filter, "")
+}
+
+func (t *trie) removeLevel(n *node, sess *session, h Handler, rest, group string) bool {
 	level, tail, more := cutLevel(rest)
 	child := n.children[level]
 	if child == nil {
@@ -123,9 +131,9 @@ func (t *trie) removeLevel(n *node, sess *session, rest, group string) bool {
 	}
 	var found bool
 	if more {
-		found = t.removeLevel(child, sess, tail, group)
+		found = t.removeLevel(child, sess, h, tail, group)
 	} else {
-		found = child.removeSub(sess, group)
+		found = child.removeSub(sess, h, group)
 	}
 	if found {
 		if !more {
@@ -138,10 +146,10 @@ func (t *trie) removeLevel(n *node, sess *session, rest, group string) bool {
 	return found
 }
 
-func (n *node) removeSub(sess *session, group string) bool {
+func (n *node) removeSub(sess *session, h Handler, group string) bool {
 	if group == "" {
 		for i, s := range n.subs {
-			if s.sess == sess {
+			if s.sess == sess && s.handler == h {
 				n.subs = deleteAt(n.subs, i)
 				return true
 			}

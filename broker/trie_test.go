@@ -192,3 +192,34 @@ func BenchmarkRoutePublish(b *testing.B) {
 		}
 	}
 }
+
+type countHandler struct{ n int }
+
+func (h *countHandler) HandleMessage(m *Message, b *storage.Batch) { h.n++ }
+
+func TestHandlerSubscription(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1, h2 := &countHandler{}, &countHandler{}
+	un1, err := s.Subscribe("a/#", h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe("a/+", h2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe("$share/g/a", h2); err == nil {
+		t.Fatal("a handler may not join a shared subscription")
+	}
+	s.Publish([]byte("a/b"), []byte("x"), PublishOptions{})
+	if h1.n != 1 || h2.n != 1 {
+		t.Fatalf("handlers saw %d and %d messages, want 1 and 1", h1.n, h2.n)
+	}
+	un1()
+	s.Publish([]byte("a/b"), []byte("x"), PublishOptions{})
+	if h1.n != 1 || h2.n != 2 {
+		t.Fatalf("after unsubscribe: %d and %d, want 1 and 2", h1.n, h2.n)
+	}
+}
