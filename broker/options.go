@@ -79,6 +79,9 @@ type Options struct {
 	SysInterval time.Duration
 	// Version is reported in $SYS/broker/version.
 	Version string
+	// Board describes the box (board.Info.String()), reported in
+	// $SYS/broker/board; "" leaves the topic out.
+	Board string
 	// Auth checks credentials at CONNECT; nil allows everyone.
 	Auth Authenticator
 	// ACL checks publish, subscribe and delivery; nil allows everything.

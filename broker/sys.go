@@ -26,7 +26,7 @@ func (s *Server) SysTopics() map[string]string {
 	st := s.Stats()
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	i := func(v int) string { return strconv.Itoa(v) }
-	return map[string]string{
+	m := map[string]string{
 		"$SYS/broker/version":                         "edgemq " + s.opts.Version,
 		"$SYS/broker/uptime":                          strconv.FormatInt(int64(st.Uptime/time.Second), 10) + " seconds",
 		"$SYS/broker/clients/connected":               i(st.ClientsConnected),
@@ -45,6 +45,10 @@ func (s *Server) SysTopics() map[string]string {
 		"$SYS/broker/retained messages/count":         i(st.Retained),
 		"$SYS/broker/subscriptions/count":             i(st.Subscriptions),
 	}
+	if s.opts.Board != "" {
+		m["$SYS/broker/board"] = s.opts.Board
+	}
+	return m
 }
 
 func (s *Server) publishSys() {
