@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemq/edgemq/board"
 	"github.com/edgemq/edgemq/config"
 )
 
@@ -116,7 +117,7 @@ lmits: {}
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: usage},
 		{name: "check -h", args: []string{"check", "-h"}, code: 0, stdout: usage},
 		{name: "version", args: []string{"version"}, code: 0, stdout: "edgemq 1.2.3-test\ncommit: abc1234\nplatform: " +
-			runtime.GOOS + "/" + runtime.GOARCH + "@\ngo: " + runtime.Version() + "\n"},
+			runtime.GOOS + "/" + runtime.GOARCH + "@\ngo: " + runtime.Version() + "\nboard: " + board.Detect(board.Paths{}).String() + "\n"},
 		{name: "version with argument", args: []string{"version", "x"}, code: 2, stderrRe: `^edgemq: version takes no arguments\n`},
 	}
 	for _, tt := range tests {
@@ -250,7 +251,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	re := regexp.MustCompile(`^edgemq \S+\ncommit: \S+\nplatform: ` + runtime.GOOS + "/" + runtime.GOARCH +
-		`( GO[A-Z0-9]+=\S+)*\ngo: ` + regexp.QuoteMeta(runtime.Version()) + "\n$")
+		`( GO[A-Z0-9]+=\S+)*\ngo: ` + regexp.QuoteMeta(runtime.Version()) + "\nboard: .*, " + runtime.GOARCH + "\n$")
 	if !re.MatchString(stdout.String()) {
 		t.Errorf("version output:\n%s", stdout.String())
 	}

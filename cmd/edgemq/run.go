@@ -22,9 +22,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := unsupported(cfg); err != nil {
 		return err
 	}
+	gw := newGateway(cfg, log) // board, memory-sized limits, LED, watchdog
+	defer gw.stop()
 	var store *storage.Store
 	if cfg.DataDir != "" {
-		st, err := openStore(cfg, log)
+		st, err := openStore(cfg, gw.badgerOptions(), log)
 		if err != nil {
 			return err
 		}
@@ -44,6 +46,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Limits:      brokerLimits(cfg.Limits),
 		SysInterval: cfg.SysInterval,
 		Version:     versionString(),
+		Board:       gw.info.String(),
 	})
 	if err != nil {
 		return err
@@ -65,8 +68,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
 	}
 
+	gw.serve(cfg.Board, healthCheck(srv.Health, cfg.DataDir))
+
 	<-ctx.Done()
 	log.Info("shutting down")
+	gw.stop()
 	for _, l := range listeners {
 		l.Close()
 	}
@@ -107,7 +113,7 @@ func unsupported(cfg *config.Config) error {
 	return errors.Join(errs...)
 }
 
-func openStore(cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
+func openStore(cfg *config.Config, badger storage.BadgerOptions, log *slog.Logger) (*storage.Store, error) {
 	sync, err := storage.ParseSyncMode(string(cfg.Storage.Sync))
 	if err != nil {
 		return nil, err
@@ -118,6 +124,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
 		Sync:         sync,
 		MaxDiskBytes: int64(cfg.Storage.MaxDiskBytes),
 		Logger:       log,
+		Badger:       badger,
 	}
 	eng, err := storage.OpenEngine(opts)
 	if err != nil {

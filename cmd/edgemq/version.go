@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/edgemq/edgemq/board"
 )
 
 // Set at link time: go build -ldflags "-X main.version=1.2.0 -X main.commit=abc1234".
@@ -62,6 +64,7 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	}
 	ver, rev, settings := buildInfo()
 	fmt.Fprintf(stdout, "edgemq %s\ncommit: %s\nplatform: %s\ngo: %s\n", ver, rev, platform(settings), runtime.Version())
+	fmt.Fprintf(stdout, "board: %s\n", board.Detect(board.Paths{}))
 	return 0
 }
 
