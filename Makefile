@@ -9,7 +9,8 @@ FUZZTIME ?= 10m
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-race lint bench fuzz deps go clean
+.PHONY: all build run test test-unit test-race lint bench fuzz deps go clean \
+	cross size test-cross test-smoke
 
 all: build
 
@@ -60,6 +61,27 @@ fuzz: go
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# cross: static, stripped binaries for every target board into dist/, and a
+# table of their sizes (scripts/cross-build.sh).
+cross: go
+	VERSION=$(VERSION) COMMIT=$(COMMIT) scripts/cross-build.sh
+
+# size: what each dependency adds to the linux/mipsle softfloat binary
+# (docs/size.md). SIZE_TARGET=arm64 for another target.
+size: go
+	scripts/size-report.sh $(SIZE_TARGET)
+
+# test-cross: unit tests of the portable packages and the storage
+# conformance suite under qemu-user for arm, mipsle and riscv64
+# (scripts/test-cross.sh says which packages and CPUs).
+test-cross: go deps
+	scripts/test-cross.sh
+
+# test-smoke: each cross-built binary under qemu serves mosquitto clients
+# and keeps its data across a restart (scripts/smoke-test.sh).
+test-smoke: go deps
+	scripts/smoke-test.sh
 
 clean:
 	rm -rf bin dist
