@@ -10,7 +10,7 @@ FUZZTIME ?= 10m
 export CGO_ENABLED ?= 0
 
 .PHONY: all build run test test-unit test-race lint bench fuzz deps go clean \
-	cross size test-cross test-smoke
+	cross size test-cross test-smoke deb test-deb
 
 all: build
 
@@ -82,6 +82,15 @@ test-cross: go deps
 # and keeps its data across a restart (scripts/smoke-test.sh).
 test-smoke: go deps
 	scripts/smoke-test.sh
+
+# deb: Debian packages for amd64, arm64, armhf and riscv64 in dist/
+# (packaging/deb/build-deb.sh). test-deb also lints them and installs
+# each into a throw-away root (packaging/deb/test-deb.sh).
+deb: go
+	VERSION=$(VERSION) COMMIT=$(COMMIT) packaging/deb/build-deb.sh
+
+test-deb: go deps
+	VERSION=$(VERSION) COMMIT=$(COMMIT) packaging/deb/test-deb.sh
 
 clean:
 	rm -rf bin dist
