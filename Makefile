@@ -10,7 +10,7 @@ FUZZTIME ?= 10m
 export CGO_ENABLED ?= 0
 
 .PHONY: all build run test test-unit test-race lint bench fuzz deps go clean \
-	cross size test-cross test-smoke deb test-deb
+	cross size test-cross test-smoke deb test-deb test-openwrt
 
 all: build
 
@@ -91,6 +91,11 @@ deb: go
 
 test-deb: go deps
 	VERSION=$(VERSION) COMMIT=$(COMMIT) packaging/deb/test-deb.sh
+
+# test-openwrt: the OpenWrt package's UCI-to-YAML conversion on sample
+# files, checked with edgemq check (packaging/openwrt/test/test-openwrt.sh).
+test-openwrt: go deps
+	packaging/openwrt/test/test-openwrt.sh
 
 clean:
 	rm -rf bin dist

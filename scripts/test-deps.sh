@@ -13,6 +13,9 @@ declare -A need=(
   [mosquitto_sub]=mosquitto-clients
   [socat]=socat
   [gcc]=gcc
+  [lintian]=lintian
+  [busybox]=busybox
+  [systemd-sysusers]=systemd
 )
 # Extra packages by name, for tools found outside PATH or by file.
 extra_files=(
