@@ -44,7 +44,7 @@ func TestMosquittoClients(t *testing.T) {
 					t.Fatal(err)
 				}
 				waitFor(t, 5*time.Second, "mosquitto_sub subscribed", func() bool {
-					return strings.Contains(tb.logs.String(), "client=sub-"+topic+" filter="+topic)
+					return tb.logs.hasLine("msg=subscribed", "client=sub-"+topic+" ", "filter="+topic)
 				})
 				for i := range 3 {
 					args := []string{"-h", host, "-p", port, "-V", v, "-q", fmt.Sprint(qos), "-t", topic, "-m", fmt.Sprint("hello", i)}
