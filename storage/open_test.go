@@ -60,7 +60,7 @@ func TestOpenEngineChoice(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "data")
 	e = mustOpen(t, Options{Dir: dir})
 	want := EngineBolt
-	if runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" || runtime.GOARCH == "riscv64" {
+	if runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" {
 		want = EngineBadger
 	}
 	if !badgerBuiltIn {

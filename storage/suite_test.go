@@ -149,6 +149,7 @@ func TestSuite(t *testing.T) {
 		{"EmptyValue", testEmptyValue},
 		{"LargeValue", testLargeValue},
 		{"ManySmallKeys", testManySmallKeys},
+		{"ManyLargeValues", testManyLargeValues},
 		{"BatchAtomicity", testBatchAtomicity},
 		{"BatchOrder", testBatchOrder},
 		{"InvalidOps", testInvalidOps},
@@ -381,6 +382,33 @@ func testManySmallKeys(t *testing.T, k kind) {
 	v.wantMissing("many", seqKey(0))
 	v.wantValue("many", seqKey(7), seqKey(7)[4:])
 	v.wantValue("many", seqKey(uint64(n-1)*7), seqKey(uint64(n-1) * 7)[4:])
+}
+
+// testManyLargeValues writes more large values than one badger value log
+// file holds (16 MiB), so the log rotates, then reads and deletes them.
+func testManyLargeValues(t *testing.T, k kind) {
+	const n, size = 320, 64 << 10 // 20 MiB
+	v := newEnv(t, k)
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, size) }
+	var b Batch
+	for i := range n {
+		b.Put("big", seqKey(uint64(i)), value(i))
+		if b.Len() == 8 {
+			v.write(&b, i%64 == 7)
+			b.Reset()
+		}
+	}
+	v.reopen()
+	for _, i := range []int{0, 1, 255, 256, n - 1} {
+		v.wantValue("big", seqKey(uint64(i)), value(i))
+	}
+	for i := range n {
+		b.Delete("big", seqKey(uint64(i)))
+	}
+	v.write(&b, true)
+	if keys, _ := v.scan("big", nil); len(keys) != 0 {
+		t.Fatalf("%d keys left after deleting all", len(keys))
+	}
 }
 
 // testBatchAtomicity checks all-or-none for a batch that fails: one with an
