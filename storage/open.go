@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -157,6 +158,9 @@ func OpenEngine(opts Options) (Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	switch {
+	case found == EngineBadger && !badgerBuiltIn:
+		return nil, fmt.Errorf("storage: data dir %s holds badger data, but badger is not built into this binary (%s/%s); "+
+			"open it with an amd64 or arm64 edgemq, or move it away to start empty with bolt", opts.Dir, runtime.GOOS, runtime.GOARCH)
 	case name == EngineAuto && found != "":
 		name = found
 	case name == EngineAuto:
