@@ -66,12 +66,12 @@ type conn struct {
 	wstarted bool // CONNACK is queued: deliveries may flow
 
 	// Writer state.
-	wbuf       []byte
-	outPub     packet.Publish
-	aliasOut   map[string]uint16
-	subIDs     []uint32
-	vec        net.Buffers
-	pidBatch   storage.Batch
+	wbuf     []byte
+	outPub   packet.Publish
+	aliasOut map[string]uint16
+	subIDs   []uint32
+	vec      net.Buffers
+	pidBatch storage.Batch
 
 	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
 
