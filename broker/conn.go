@@ -40,14 +40,15 @@ type conn struct {
 	connected        atomic.Bool
 
 	// Reader state. Decoders of rare packets are allocated on first use.
-	pub        packet.Publish
-	ack        packet.Ack
-	sub        *packet.Subscribe
-	unsub      *packet.Unsubscribe
-	match      matches
-	batch      storage.Batch
-	aliasIn    [][]byte // inbound topic aliases, index alias-1
-	normalExit bool     // DISCONNECT received (no will unless 0x04)
+	pub          packet.Publish
+	ack          packet.Ack
+	sub          *packet.Subscribe
+	unsub        *packet.Unsubscribe
+	match        matches
+	batch        storage.Batch
+	aliasIn      [][]byte // inbound topic aliases, index alias-1
+	normalExit   bool     // DISCONNECT received without 0x04: no will
+	disconnected bool     // DISCONNECT received
 
 	// Output shared by reader, committer callbacks and writer.
 	outMu   sync.Mutex
@@ -258,6 +259,7 @@ func (c *conn) handleDisconnect(d *packet.Disconnect) error {
 	}
 	// [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 keeps it.
 	c.normalExit = d.Code != packet.DisconnectWithWill
+	c.disconnected = true
 	return errClose
 }
 
@@ -466,6 +468,9 @@ func (c *conn) finish(err error) {
 	var code packet.ReasonCode
 	switch {
 	case errors.Is(err, errClose):
+		if c.normalExit || c.disconnected {
+			c.log.Info("client disconnected", "will", !c.normalExit && c.will != nil)
+		}
 	case errors.As(err, &pe):
 		code = pe.Code
 		c.srv.stats.protocolErrors.Add(1)
