@@ -51,7 +51,8 @@ lint: lint-fast
 # mosquitto side by side (see bench/README.md).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/packet/ ./broker/
-	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN)
+	@mkdir -p bench/results
+	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN) -json bench/results/mqttbench.json
 
 fuzz: go
 	@for pkg in $$($(GO) list ./...); do \

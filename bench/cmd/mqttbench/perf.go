@@ -91,11 +91,14 @@ func (p *perfRecorder) top(name string, n int) ([]string, error) {
 	}
 	var lines []string
 	for _, l := range strings.Split(string(out), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		lines = append(lines, l)
+		for len(f) > 0 && f[len(f)-1] == "-" { // empty columns perf adds for a binary without source lines
+			f = f[:len(f)-1]
+		}
+		lines = append(lines, strings.Join(f, " "))
 		if len(lines) == n {
 			break
 		}
