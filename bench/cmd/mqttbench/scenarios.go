@@ -54,7 +54,7 @@ func scenarios() []scenario {
 			name: "qos0-fanin",
 			title: func(o *options) string {
 				return fmt.Sprintf("QoS 0 fan-in, closed loop: %d publishers -> 1 subscriber on bench/qos0-fanin/#, window %d (%d per publisher), batch %d, payload %d B",
-					o.publishers, o.window, o.window/o.publishers, o.batch, o.payload)
+					o.publishers, o.window, o.window/o.publishers, o.batch, o.payload) + o.sessions()
 			},
 			columns: flowColumns,
 			run: func(ctx context.Context, o *options, b *broker) (values, error) {
@@ -68,7 +68,7 @@ func scenarios() []scenario {
 			name: "qos1-fanin",
 			title: func(o *options) string {
 				return fmt.Sprintf("QoS 1 fan-in, closed loop: %d publishers -> 1 QoS 1 subscriber on bench/qos1-fanin/#, window %d, inflight %d per publisher, payload %d B",
-					o.publishers, o.window, o.inflight, o.payload)
+					o.publishers, o.window, o.inflight, o.payload) + o.sessions()
 			},
 			columns: flowColumns,
 			run: func(ctx context.Context, o *options, b *broker) (values, error) {
@@ -82,7 +82,7 @@ func scenarios() []scenario {
 			name: "fanout",
 			title: func(o *options) string {
 				return fmt.Sprintf("QoS 0 fan-out, closed loop: 1 publisher -> %d subscribers on bench/fanout/0, window %d, payload %d B (msg/s counts deliveries)",
-					o.fanoutSubs, o.window, o.payload)
+					o.fanoutSubs, o.window, o.payload) + o.sessions()
 			},
 			columns: flowColumns,
 			run: func(ctx context.Context, o *options, b *broker) (values, error) {
@@ -98,7 +98,7 @@ func scenarios() []scenario {
 			name: "latency",
 			title: func(o *options) string {
 				return fmt.Sprintf("latency at %.0f msg/s QoS 1: 1 publisher -> 1 QoS 1 subscriber, one message per write, payload %d B, send-to-receive on the load process's monotonic clock",
-					o.latencyRate, o.payload)
+					o.latencyRate, o.payload) + o.sessions()
 			},
 			columns: latencyColumns,
 			run: func(ctx context.Context, o *options, b *broker) (values, error) {
@@ -142,6 +142,16 @@ func scenarios() []scenario {
 			},
 		},
 	}
+}
+
+// sessions says when subscribers keep persistent sessions: then edgemq
+// persists what it queues for them (and, with sync batch or always, commits
+// a QoS 1 message before acknowledging it).
+func (o *options) sessions() string {
+	if o.persistentSubs {
+		return "; subscribers with persistent sessions (clean session false)"
+	}
+	return ""
 }
 
 // flow returns the Flow of a throughput scenario with the options' window,
