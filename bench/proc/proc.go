@@ -272,3 +272,59 @@ func versionOf(bin string, args ...string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
 }
+
+// CPUTimes is one line of /proc/stat for one CPU, in USER_HZ ticks.
+type CPUTimes struct {
+	Busy, Total uint64
+}
+
+// ReadCPUTimes reads the per-CPU lines of /proc/stat ("cpu0 ...", not the
+// "cpu" sum), indexed by CPU number. Busy is everything but idle and iowait.
+func ReadCPUTimes() (map[int]CPUTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	return parseCPUTimes(b)
+}
+
+func parseCPUTimes(stat []byte) (map[int]CPUTimes, error) {
+	out := map[int]CPUTimes{}
+	for _, line := range strings.Split(string(stat), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			return nil, fmt.Errorf("/proc/stat line %q: %w", line, err)
+		}
+		var t CPUTimes
+		// user nice system idle iowait irq softirq steal (guest time is
+		// already counted in user and nice).
+		for i, s := range f[1:min(len(f), 9)] {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/stat line %q: %w", line, err)
+			}
+			t.Total += v
+			if i != 3 && i != 4 {
+				t.Busy += v
+			}
+		}
+		out[n] = t
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("/proc/stat: no per-CPU lines")
+	}
+	return out, nil
+}
+
+// BusyPercent returns how busy cpu was between two readings, in percent.
+func BusyPercent(a, b map[int]CPUTimes, cpu int) float64 {
+	x, y := a[cpu], b[cpu]
+	if y.Total <= x.Total {
+		return 0
+	}
+	return 100 * float64(y.Busy-x.Busy) / float64(y.Total-x.Total)
+}

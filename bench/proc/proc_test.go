@@ -103,3 +103,22 @@ func TestStartMosquitto(t *testing.T) {
 		t.Error("Usage after Stop: no error")
 	}
 }
+
+func TestParseCPUTimes(t *testing.T) {
+	stat := []byte("cpu  10 0 10 100 5 0 0 0 0 0\ncpu0 7 1 2 50 3 1 1 0 4 0\ncpu1 3 0 8 50 2 0 0 0 0 0\nintr 12345\n")
+	got, err := parseCPUTimes(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]CPUTimes{0: {Busy: 12, Total: 65}, 1: {Busy: 11, Total: 63}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("parseCPUTimes = %v, want %v", got, want)
+	}
+	later := map[int]CPUTimes{0: {Busy: 62, Total: 165}}
+	if p := BusyPercent(got, later, 0); p != 50 {
+		t.Errorf("BusyPercent = %v, want 50", p)
+	}
+	if _, err := parseCPUTimes([]byte("cpu 1 2 3 4\n")); err == nil {
+		t.Error("no per-CPU line: no error")
+	}
+}

@@ -305,6 +305,13 @@ func (st *starter) startAll(ctx context.Context) ([]*broker, error) {
 		}
 		brokers = append(brokers, b)
 	}
+	for _, b := range brokers {
+		for _, p := range brokers {
+			if p != b {
+				b.peers = append(b.peers, p)
+			}
+		}
+	}
 	time.Sleep(time.Second) // idle RSS: after start-up work has settled
 	for _, b := range brokers {
 		u, err := b.Usage()

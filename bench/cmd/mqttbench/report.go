@@ -241,8 +241,12 @@ func printScenario(w io.Writer, sc *scenario, sr *scenarioReport) {
 // figure may tell more about the load generator than about the broker.
 const saturatedAt = 90
 
+// busyOther is the share of a pinned core (percent) taken by other
+// processes from which a result is flagged as disturbed.
+const busyOther = 10
+
 // loadNotes flags the results where the load generator was near 100% of
-// its core.
+// its core, or where other processes took a share of either core.
 func loadNotes(sr *scenarioReport) []string {
 	var notes []string
 	for _, r := range sr.Results {
@@ -251,6 +255,14 @@ func loadNotes(sr *scenarioReport) []string {
 				notes = append(notes, fmt.Sprintf("the load generator used %.0f%% of its core (%s) against %s: that figure may be bound by the load generator, not the broker",
 					x, key, r.Broker))
 			}
+		}
+		if x := r.Values["broker_core_other"]; x >= busyOther {
+			notes = append(notes, fmt.Sprintf("during %s's run something else used %.0f%% of the broker's core (the other broker %.0f%%): its figures are disturbed",
+				r.Broker, x, r.Values["peer_broker_cpu"]))
+		}
+		if x := r.Values["load_core_other"]; x >= busyOther {
+			notes = append(notes, fmt.Sprintf("during %s's run something else used %.0f%% of the load generator's core: the load may have been slowed",
+				r.Broker, x))
 		}
 	}
 	return notes

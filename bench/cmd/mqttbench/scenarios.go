@@ -32,6 +32,7 @@ type broker struct {
 	idle   proc.Usage
 	noFile string
 	perf   *perfRecorder // nil unless -perf, edgemq only
+	peers  []*broker     // the other brokers of the run, pinned to the same core
 }
 
 func scenarios() []scenario {
@@ -182,20 +183,29 @@ func runFlow(ctx context.Context, o *options, b *broker, f load.Flow) (values, e
 	f.Addr = b.Addr
 	var (
 		u0, u1 proc.Usage
+		c0, c1 map[int]proc.CPUTimes
+		p0, p1 time.Duration // the peers' CPU
 		uerr   error
 		perfOn bool
 	)
 	f.OnMeasure = func(start bool) {
 		u, err := b.Usage()
-		uerr = errors.Join(uerr, err)
+		c, cerr := proc.ReadCPUTimes()
+		var peers time.Duration
+		for _, p := range b.peers {
+			if pu, err := p.Usage(); err == nil {
+				peers += pu.CPU
+			}
+		}
+		uerr = errors.Join(uerr, err, cerr)
 		if start {
-			u0 = u
+			u0, c0, p0 = u, c, peers
 			if b.perf != nil {
 				perfOn = b.perf.start(f.Name) == nil
 			}
 			return
 		}
-		u1 = u
+		u1, c1, p1 = u, c, peers
 		if perfOn {
 			b.perf.stop()
 		}
@@ -232,6 +242,14 @@ func runFlow(ctx context.Context, o *options, b *broker, f load.Flow) (values, e
 	}
 	if f.QoS > 0 {
 		v["acked"] = float64(res.Acked)
+	}
+	// What else ran on the two cores: the other broker, other processes.
+	v["peer_broker_cpu"] = 100 * (p1 - p0).Seconds() / secs
+	if o.brokerCPU >= 0 {
+		v["broker_core_other"] = max(0, proc.BusyPercent(c0, c1, o.brokerCPU)-v["broker_cpu"])
+	}
+	if o.loadCPU >= 0 {
+		v["load_core_other"] = max(0, proc.BusyPercent(c0, c1, o.loadCPU)-v["load_cpu"])
 	}
 	return v, nil
 }
