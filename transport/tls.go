@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/edgemq/edgemq/internal/ratelog"
 )
 
 // HandshakeTimeout bounds a TLS handshake, counted from the accept.
@@ -31,7 +33,7 @@ type tlsListener struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // handshake goroutines
 	slots  chan struct{}  // cap maxHandshakes
-	fails  rateLog
+	fails  *ratelog.Logger
 }
 
 // ListenTLS listens on a TCP address and serves TLS with certs (TLS 1.2 or
@@ -52,7 +54,7 @@ func ListenTLS(name, address string, certs *Certificates, h Handler, log *slog.L
 	}
 	t := &tlsListener{certs: certs, h: h, log: log, slots: make(chan struct{}, maxHandshakes)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.fails = rateLog{log: log, msg: "TLS handshake failed", every: time.Second}
+	t.fails = &ratelog.Logger{Log: log, Msg: "TLS handshake failed", Every: time.Second}
 	t.acceptLoop = serve(l, name, t.accept, log, nil)
 	return t, nil
 }
@@ -63,7 +65,7 @@ func (t *tlsListener) accept(nc net.Conn, _ string) error {
 	case t.slots <- struct{}{}:
 	default:
 		nc.Close()
-		t.fails.warn("listener", t.name, "remote", nc.RemoteAddr().String(),
+		t.fails.Warn("listener", t.name, "remote", nc.RemoteAddr().String(),
 			"err", "too many TLS handshakes in progress", "max", maxHandshakes)
 		return nil
 	}
@@ -82,7 +84,7 @@ func (t *tlsListener) handshake(nc net.Conn) {
 	cancel()
 	if err != nil {
 		nc.Close()
-		t.fails.warn("listener", t.name, "remote", nc.RemoteAddr().String(), "err", err.Error())
+		t.fails.Warn("listener", t.name, "remote", nc.RemoteAddr().String(), "err", err.Error())
 		return
 	}
 	nc.SetDeadline(time.Time{})
@@ -97,34 +99,4 @@ func (t *tlsListener) Close() error {
 	t.cancel()
 	t.wg.Wait()
 	return err
-}
-
-// rateLog logs a recurring warning at most once per period, with the
-// number of occurrences left out since the last line, so that a flood of
-// bad connections cannot flood the log.
-type rateLog struct {
-	log   *slog.Logger
-	msg   string
-	every time.Duration
-
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-func (r *rateLog) warn(args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.every {
-		r.suppressed++
-		r.mu.Unlock()
-		return
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	r.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	r.log.Warn(r.msg, args...)
 }

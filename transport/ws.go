@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/edgemq/edgemq/internal/ratelog"
 )
 
 // Subprotocol is the WebSocket subprotocol of MQTT [MQTT-6.0.0-3]; an
@@ -28,7 +30,7 @@ type wsListener struct {
 	h        Handler
 	log      *slog.Logger
 	upgrader websocket.Upgrader
-	refused  rateLog
+	refused  *ratelog.Logger
 
 	done chan struct{} // closed when Serve returns
 	once sync.Once
@@ -59,7 +61,7 @@ func ListenWS(name, address, path string, certs *Certificates, h Handler, log *s
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &wsListener{name: name, path: path, ln: ln, h: h, log: log, done: make(chan struct{})}
-	w.refused = rateLog{log: log, msg: "WebSocket upgrade refused", every: time.Second}
+	w.refused = &ratelog.Logger{Log: log, Msg: "WebSocket upgrade refused", Every: time.Second}
 	w.upgrader = websocket.Upgrader{
 		HandshakeTimeout: HandshakeTimeout,
 		Subprotocols:     []string{Subprotocol},
@@ -103,7 +105,7 @@ func (w *wsListener) Close() error {
 
 func (w *wsListener) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(websocket.Subprotocols(r), Subprotocol) {
-		w.refused.warn("listener", w.name, "remote", r.RemoteAddr, "reason", "no mqtt subprotocol",
+		w.refused.Warn("listener", w.name, "remote", r.RemoteAddr, "reason", "no mqtt subprotocol",
 			"subprotocols", r.Header.Get("Sec-WebSocket-Protocol"))
 		http.Error(rw, "MQTT over WebSocket needs the subprotocol \"mqtt\"", http.StatusBadRequest)
 		return
@@ -122,6 +124,6 @@ func (w *wsListener) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *wsListener) upgradeError(rw http.ResponseWriter, r *http.Request, status int, reason error) {
-	w.refused.warn("listener", w.name, "remote", r.RemoteAddr, "reason", reason.Error(), "status", status)
+	w.refused.Warn("listener", w.name, "remote", r.RemoteAddr, "reason", reason.Error(), "status", status)
 	http.Error(rw, http.StatusText(status), status)
 }
