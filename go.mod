@@ -12,6 +12,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.35.0
 )
 
 require (
