@@ -27,6 +27,11 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if c.version == packet.V5 && p.Props.Has(packet.PropSubscriptionID) {
+		// [MQTT-3.3.4-6]
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "properties",
+			Msg: "subscription identifier in a PUBLISH from a client"}
+	}
 
 	if p.QoS > 0 && c.version == packet.V5 {
 		// Inbound flow control [MQTT-3.3.4-7]: count what we have not yet

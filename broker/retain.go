@@ -54,7 +54,8 @@ func (s *Server) retain(m *Message, b *storage.Batch) bool {
 	if old != nil {
 		old.Release()
 	}
-	if s.store != nil {
+	// $SYS topics are regenerated at start: not worth flash writes.
+	if s.store != nil && !strings.HasPrefix(topic, "$SYS/") {
 		b.Put(bucketRetained, []byte(topic), encodeMessage(m))
 	}
 	return true

@@ -75,6 +75,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	listeners = nil
 	shutdownBroker(srv, log)
+	log.Info("stopped")
 	return nil
 }
 
