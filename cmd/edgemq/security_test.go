@@ -144,7 +144,7 @@ auth:
   acl_file: %[5]q
 log: {level: debug}
 `, srv.CertFile, srv.KeyFile, ca.File, pw, acl))
-	p := startEdgemq(t, bin, cfg, "plain", "secure", "mtls", "web", "websecure")
+	p := runEdgemq(t, bin, cfg, "plain", "secure", "mtls", "web", "websecure")
 
 	var got inbox
 	sub := mustPaho(t, "tcp://"+p.addr("plain"), "sub", "alice", "alice-pass", nil)
@@ -222,7 +222,7 @@ func TestSIGHUPReload(t *testing.T) {
 listeners: [{name: plain, type: tcp, address: "127.0.0.1:0"}]
 auth: {allow_anonymous: false, password_file: %q, acl_file: %q}
 `, pw, acl))
-	p := startEdgemq(t, bin, cfg, "plain")
+	p := runEdgemq(t, bin, cfg, "plain")
 	url := "tcp://" + p.addr("plain")
 
 	var got inbox

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// proc is a running edgemq process whose log the test reads.
-type proc struct {
+// edgemqProc is a running edgemq process whose log the test reads.
+type edgemqProc struct {
 	t   *testing.T
 	cmd *exec.Cmd
 
@@ -26,11 +26,11 @@ type proc struct {
 
 var listeningRe = regexp.MustCompile(`msg=listening listener=(\S+) address=(\S+)`)
 
-// startEdgemq runs bin -c config and waits until every listener in names
+// runEdgemq runs bin -c config and waits until every listener in names
 // is listening.
-func startEdgemq(t *testing.T, bin, config string, names ...string) *proc {
+func runEdgemq(t *testing.T, bin, config string, names ...string) *edgemqProc {
 	t.Helper()
-	p := &proc{t: t, addrs: make(map[string]string), done: make(chan struct{})}
+	p := &edgemqProc{t: t, addrs: make(map[string]string), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "-c", config)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -60,7 +60,7 @@ func startEdgemq(t *testing.T, bin, config string, names ...string) *proc {
 	return p
 }
 
-func (p *proc) read(r io.Reader) {
+func (p *edgemqProc) read(r io.Reader) {
 	defer close(p.done)
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -74,33 +74,33 @@ func (p *proc) read(r io.Reader) {
 	}
 }
 
-func (p *proc) logString() string {
+func (p *edgemqProc) logString() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
 }
 
 // addr is the address listener name listens on.
-func (p *proc) addr(name string) string {
+func (p *edgemqProc) addr(name string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.addrs[name]
 }
 
 // port is the port of listener name.
-func (p *proc) port(name string) string {
+func (p *edgemqProc) port(name string) string {
 	a := p.addr(name)
 	return a[strings.LastIndex(a, ":")+1:]
 }
 
 // waitLog waits until the log has a line containing s, or fails.
-func (p *proc) waitLog(s string) {
+func (p *edgemqProc) waitLog(s string) {
 	p.t.Helper()
 	p.waitLogCount(s, 1)
 }
 
 // waitLogCount waits until s occurs n times in the log.
-func (p *proc) waitLogCount(s string, n int) {
+func (p *edgemqProc) waitLogCount(s string, n int) {
 	p.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(p.logString(), s) < n {
