@@ -1,3 +1,5 @@
+//go:build !nows
+
 package transport
 
 import (
