@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cross-build.sh: static, stripped edgemq binaries for every target board.
 #
-#   scripts/cross-build.sh                 # all ten targets into dist/
+#   scripts/cross-build.sh                 # every target into dist/
 #   scripts/cross-build.sh mipsle arm64    # only these targets
 #   scripts/cross-build.sh -l              # list the targets
 #
@@ -31,7 +31,10 @@ EXTRA_TAGS=${EXTRA_TAGS:-}
 # router SoCs (24Kc, 74Kc, 1004Kc) have no FPU and kernels built without
 # FPU emulation kill a hard-float binary with SIGILL, so every MIPS target
 # is softfloat (GOMIPS / GOMIPS64).
-targets=(amd64 arm64 armv5 armv6 armv7 mips mipsle mips64 mips64le riscv64)
+#
+# mipsle-nows is the mipsle build the OpenWrt package makes by default: no
+# WebSocket listeners (the nows tag drops net/http), for 16 MB-flash routers.
+targets=(amd64 arm64 armv5 armv6 armv7 mips mipsle mips64 mips64le riscv64 mipsle-nows)
 declare -A env=(
   [amd64]="GOARCH=amd64"
   [arm64]="GOARCH=arm64"
@@ -43,10 +46,12 @@ declare -A env=(
   [mips64]="GOARCH=mips64 GOMIPS64=softfloat"
   [mips64le]="GOARCH=mips64le GOMIPS64=softfloat"
   [riscv64]="GOARCH=riscv64"
+  [mipsle-nows]="GOARCH=mipsle GOMIPS=softfloat"
 )
+declare -A tags=([mipsle-nows]=nows)
 
 if [ "${1:-}" = "-l" ]; then
-  for t in "${targets[@]}"; do echo "$t ${env[$t]}"; done
+  for t in "${targets[@]}"; do echo "$t ${env[$t]}${tags[$t]:+ TAGS=${tags[$t]}}"; done
   exit 0
 fi
 
@@ -61,21 +66,22 @@ ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT"
 rows=()
 for t in "${want[@]}"; do
   out="$DIST/edgemq-linux-$t"
+  t_tags=$(echo "$EXTRA_TAGS ${tags[$t]:-}" | xargs | tr ' ' ,)
   # shellcheck disable=SC2086 # env[$t] is a list of assignments
-  env CGO_ENABLED=0 GOOS=linux ${env[$t]} "$GO" build -trimpath -tags "$EXTRA_TAGS" \
+  env CGO_ENABLED=0 GOOS=linux ${env[$t]} "$GO" build -trimpath -tags "$t_tags" \
     -ldflags "$ldflags" -o "$out" ./cmd/edgemq
   size=$(stat -c %s "$out")
   # Which engines the binary links follows from the build constraints of
   # package storage: go list -deps answers for this target.
   # shellcheck disable=SC2086
-  if env GOOS=linux ${env[$t]} "$GO" list -tags "$EXTRA_TAGS" -deps ./cmd/edgemq | grep -q '^github.com/dgraph-io/badger/v4$'; then
+  if env GOOS=linux ${env[$t]} "$GO" list -tags "$t_tags" -deps ./cmd/edgemq | grep -q '^github.com/dgraph-io/badger/v4$'; then
     engines="badger+bolt"
   else
     engines="bolt"
   fi
-  rows+=("$(printf '%-10s %-34s %-12s %10d %8.2f' "$t" "${env[$t]}" "$engines" "$size" "$(echo "$size" | awk '{print $1/1048576}')")")
+  rows+=("$(printf '%-12s %-40s %-12s %10d %8.2f' "$t" "${env[$t]}${t_tags:+ -tags $t_tags}" "$engines" "$size" "$(echo "$size" | awk '{print $1/1048576}')")")
 done
 
-printf '%-10s %-34s %-12s %10s %8s\n' target "go env" engines bytes MiB
+printf '%-12s %-40s %-12s %10s %8s\n' target "go env" engines bytes MiB
 printf '%s\n' "${rows[@]}"
 echo "version $VERSION, commit $COMMIT; binaries in $DIST/"

@@ -3,6 +3,7 @@
 #
 #   scripts/size-report.sh            # linux/mipsle softfloat (the smallest routers)
 #   scripts/size-report.sh arm64      # any target of scripts/cross-build.sh -l
+#   scripts/size-report.sh mipsle-nows  # the OpenWrt router build
 #
 # Prints Markdown (docs/size.md holds a copy). It builds the target twice,
 # as scripts/cross-build.sh does: stripped (-s -w) for the size that ships,
@@ -25,13 +26,15 @@ TOP=${TOP:-25}
 
 goenv=$(scripts/cross-build.sh -l | awk -v t="$target" '$1 == t { $1 = ""; print }')
 [ -n "$goenv" ] || { echo "size-report: unknown target $target" >&2; exit 2; }
+tags=$(sed -n 's/.*TAGS=\([^ ]*\).*/\1/p' <<<"$goenv")
+goenv=${goenv/ TAGS=$tags/}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2086 # goenv is a list of assignments
-env CGO_ENABLED=0 GOOS=linux $goenv "$GO" build -trimpath -ldflags '-s -w' -o "$tmp/stripped" ./cmd/edgemq
+env CGO_ENABLED=0 GOOS=linux $goenv "$GO" build -trimpath -tags "$tags" -ldflags '-s -w' -o "$tmp/stripped" ./cmd/edgemq
 # shellcheck disable=SC2086
-env CGO_ENABLED=0 GOOS=linux $goenv "$GO" build -trimpath -o "$tmp/full" ./cmd/edgemq
+env CGO_ENABLED=0 GOOS=linux $goenv "$GO" build -trimpath -tags "$tags" -o "$tmp/full" ./cmd/edgemq
 stripped=$(stat -c %s "$tmp/stripped")
 "$GO" version -m "$tmp/full" | awk '$1 == "mod" || $1 == "dep" { print $2 }' >"$tmp/modules"
 "$GO" tool nm -size "$tmp/full" >"$tmp/nm"
@@ -82,7 +85,7 @@ END {
 }' "$tmp/modules" "$tmp/nm" >"$tmp/sums"
 
 # Format the Markdown.
-awk -F '\t' -v stripped="$stripped" -v top="$TOP" -v target="linux/$target (${goenv# })" -v commit="$commit" '
+awk -F '\t' -v stripped="$stripped" -v top="$TOP" -v target="linux/$target (${goenv# }${tags:+, -tags $tags})" -v commit="$commit" '
 $1 == "B" { bssbytes = $2; next }
 {
   np++; pk[np] = $2; pm[np] = $3; pc[np] = $4; pd[np] = $5
