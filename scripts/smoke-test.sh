@@ -183,8 +183,8 @@ for t in "${targets[@]}"; do
   engine="-" startup="-"
   t1=$SECONDS
   if smoke; then result=ok; else result=FAIL; failed=1; fi
-  rows+=("$(printf '%-9s %-30s %-7s %8s %9s  %s' "$t" "${qemu[$t]:-native}" "$engine" "${startup}s" "$((SECONDS - t1))s" "$result")")
+  rows+=("$(printf '%-11s %-30s %-7s %8s %9s  %s' "$t" "${qemu[$t]:-native}" "$engine" "${startup}s" "$((SECONDS - t1))s" "$result")")
 done
-printf '%-9s %-30s %-7s %8s %9s  %s\n' target emulator engine start-up total result
+printf '%-11s %-30s %-7s %8s %9s  %s\n' target emulator engine start-up total result
 printf '%s\n' "${rows[@]}"
 exit $failed
