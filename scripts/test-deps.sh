@@ -16,6 +16,7 @@ declare -A need=(
   [lintian]=lintian
   [busybox]=busybox
   [systemd-sysusers]=systemd
+  [openssl]=openssl
 )
 # Extra packages by name, for tools found outside PATH or by file.
 extra_files=(
