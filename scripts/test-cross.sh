@@ -68,7 +68,7 @@ printf 'module cpucheck\ngo 1.21\n' >"$tmp/go.mod"
   CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=hardfloat "$GO" build -o mipsle-hf .)
 for check in "qemu-arm-static -cpu arm926 $tmp/armv7" "qemu-mipsel-static -cpu 24Kc $tmp/mipsle-hf"; do
   rc=0
-  $check >/dev/null 2>&1 || rc=$?
+  { $check; } >/dev/null 2>&1 || rc=$? # braces: bash names the signal on the redirected stderr
   if [ "$rc" -ne 132 ]; then
     echo "test-cross: '$check' exited $rc, want 132 (SIGILL): the emulator does not enforce that CPU" >&2
     exit 1
