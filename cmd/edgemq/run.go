@@ -49,6 +49,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	bridges, err := startBridges(srv, store, cfg, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+
 	var listeners []transport.Listener
 	defer func() {
 		for _, l := range listeners {
@@ -58,6 +64,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	for i, lc := range cfg.Listeners {
 		l, err := transport.ListenTCP(lc.Name, lc.Address, srv.ServeConn, log)
 		if err != nil {
+			bridges.Close()
 			shutdownBroker(srv, log)
 			return fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
 		}
@@ -71,6 +78,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		l.Close()
 	}
 	listeners = nil
+	bridges.Close()
 	shutdownBroker(srv, log)
 	return nil
 }
@@ -97,9 +105,6 @@ func unsupported(cfg *config.Config) error {
 	}
 	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
 		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
-	}
-	if len(cfg.Bridges) > 0 {
-		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
 	}
 	if cfg.HTTP.Address != "" {
 		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
