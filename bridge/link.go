@@ -132,6 +132,7 @@ func (l *link) run() {
 		c, lost, err := l.connect()
 		if err == nil {
 			l.counters.connects.Add(1)
+			l.counters.resent.Add(uint64(l.sess.takeResumed()))
 			l.upSince.Store(time.Now().UnixNano())
 			l.state.Store(int32(LinkUp))
 			l.log.Info("bridge connected", "bridge", l.cfg.Name, "address", l.cfg.Address)

@@ -43,6 +43,7 @@ type session struct {
 	inbound map[uint16]packets.ControlPacket
 	acked   []uint64
 	idErr   error // storing a QoS 2 packet id failed
+	resumed int   // flights All handed to paho to resend
 }
 
 func newSession(q *queue) *session {
@@ -130,6 +131,16 @@ func (s *session) takeErr() error {
 	err := s.idErr
 	s.idErr = nil
 	return err
+}
+
+// takeResumed returns how many flights paho was given to resend since the
+// last call.
+func (s *session) takeResumed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.resumed
+	s.resumed = 0
+	return n
 }
 
 // stage marks f as the flight the next Put is for.
@@ -278,6 +289,7 @@ func (v *view) All() []string {
 			keys = append(keys, "o."+strconv.Itoa(int(f.id)))
 		}
 	}
+	s.resumed += len(keys)
 	for id, p := range s.inbound {
 		if _, ok := p.(*packets.PubrelPacket); ok {
 			keys = append(keys, "i."+strconv.Itoa(int(id)))
