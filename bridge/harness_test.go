@@ -162,21 +162,33 @@ type sink struct {
 func newSink(t testing.TB, addr, id, filter string, qos byte) *sink {
 	t.Helper()
 	s := &sink{seen: make(map[string]int), topics: make(map[string]string), wake: make(chan struct{}, 1)}
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).
+	subscribed := make(chan error, 1)
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(100*time.Millisecond).SetMaxReconnectInterval(300*time.Millisecond).
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(c mqtt.Client) {
-			c.Subscribe(filter, qos, s.handle)
+			tok := c.Subscribe(filter, qos, s.handle)
+			go func() {
+				tok.WaitTimeout(10 * time.Second)
+				select {
+				case subscribed <- tok.Error():
+				default:
+				}
+			}()
 		})
 	s.c = mqtt.NewClient(o)
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("sink connect to %s: %v", addr, tok.Error())
 	}
 	t.Cleanup(func() { s.c.Disconnect(0) })
-	// Wait for the SUBACK: a second Subscribe returns after the first.
-	if tok := s.c.Subscribe(filter, qos, s.handle); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("sink subscribe: %v", tok.Error())
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("sink subscribe: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sink: no SUBACK")
 	}
 	return s
 }
