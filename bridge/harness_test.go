@@ -165,7 +165,7 @@ func newSink(t testing.TB, addr, id, filter string, qos byte) *sink {
 	subscribed := make(chan error, 1)
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(100*time.Millisecond).SetMaxReconnectInterval(300*time.Millisecond).
+		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(300 * time.Millisecond).
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			tok := c.Subscribe(filter, qos, s.handle)

@@ -76,6 +76,8 @@ type queue struct {
 	stuckAt  time.Time
 	ring     deque[[]byte] // QoS 0 records
 	ringB    int
+	ra       deque[seqRec] // entries read ahead from disk, seqs in [read, raEnd)
+	raEnd    uint64
 
 	c queueCounters
 }
@@ -323,6 +325,14 @@ type flight struct {
 	sends  int // times handed to paho's Publish (sender goroutine only)
 }
 
+// Read-ahead of the backlog: take reads at least this many entries (and
+// at most about readAheadBytes) per disk scan, so that a drain refilling
+// its window an entry or two at a time does not pay for a scan each.
+const (
+	readAhead      = 512
+	readAheadBytes = 1 << 20
+)
+
 // take appends to out up to n committed entries in order, reading from
 // disk what is not cached.
 func (q *queue) take(n int, out []*flight) []*flight {
@@ -342,56 +352,80 @@ func (q *queue) take(n int, out []*flight) []*flight {
 			n--
 			continue
 		}
-		// Not cached: read a run of committed entries from disk, without
-		// the lock (routing takes it). Only this goroutine takes entries;
-		// meanwhile push may drop some of them, which is checked after.
-		start, end, k := q.read, q.read, 0
-		for end < q.next && k < n {
-			s := *q.slot(end)
-			if s&slotPending != 0 || (q.cache.len() > 0 && end == q.cacheLo) {
-				break
-			}
-			if s != 0 {
-				k++
-			}
-			end++
-		}
-		q.mu.Unlock()
-		recs, err := q.readRange(start, end)
-		q.mu.Lock()
-		if err != nil {
-			q.log.Error("bridge queue: reading the backlog failed", "bridge", q.name, "err", err)
+		if q.ra.len() == 0 && !q.readAheadLocked(n) {
 			return out
 		}
-		for _, r := range recs {
-			if r.seq < q.read {
-				continue // dropped meanwhile
+		for n > 0 && q.ra.len() > 0 {
+			r := q.ra.popFront()
+			if f := q.takeReadLocked(r); f != nil {
+				out = append(out, f)
+				n--
 			}
-			q.lostBeforeLocked(r.seq)
-			s := *q.slot(r.seq)
-			if s == 0 {
-				q.advanceLocked()
-				continue
-			}
-			if _, err := decodeRecord(r.rec); err != nil {
-				q.log.Error("bridge queue: skipping a damaged record", "bridge", q.name, "seq", r.seq, "err", err)
-				q.c.corrupt.Add(1)
-				q.bytes -= int64(s & slotSize)
-				q.count--
-				*q.slot(r.seq) = 0
-				q.advanceLocked()
-				var b storage.Batch
-				b.Delete(q.bucket, seqKey(r.seq))
-				q.store.Commit(&b, nil)
-				continue
-			}
-			out = append(out, q.takeLocked(r.seq, r.rec))
-			q.read++
-			n--
 		}
-		q.lostBeforeLocked(end)
+		if q.ra.len() == 0 {
+			q.lostBeforeLocked(q.raEnd)
+		}
 	}
 	return out
+}
+
+// readAheadLocked reads a run of committed entries from read on into ra,
+// without the lock (routing takes it). Only the sender takes entries;
+// meanwhile push may drop some of them, which takeReadLocked checks.
+func (q *queue) readAheadLocked(n int) bool {
+	start, end, k := q.read, q.read, 0
+	for end < q.next && k < max(n, readAhead) {
+		s := *q.slot(end)
+		if s&slotPending != 0 || (q.cache.len() > 0 && end == q.cacheLo) {
+			break
+		}
+		if s != 0 {
+			k++
+		}
+		end++
+	}
+	q.mu.Unlock()
+	recs, end, err := q.readRange(start, end)
+	q.mu.Lock()
+	if err != nil {
+		q.log.Error("bridge queue: reading the backlog failed", "bridge", q.name, "err", err)
+		return false
+	}
+	for _, r := range recs {
+		q.ra.pushBack(r)
+	}
+	q.raEnd = end
+	return true
+}
+
+// takeReadLocked takes an entry read from disk, unless it was dropped
+// meanwhile or is damaged; entries before it that were not on disk are
+// settled as lost.
+func (q *queue) takeReadLocked(r seqRec) *flight {
+	if r.seq < q.read {
+		return nil // dropped meanwhile
+	}
+	q.lostBeforeLocked(r.seq)
+	s := *q.slot(r.seq)
+	if s == 0 {
+		q.advanceLocked() // a hole whose delete is not written yet
+		return nil
+	}
+	if _, err := decodeRecord(r.rec); err != nil {
+		q.log.Error("bridge queue: skipping a damaged record", "bridge", q.name, "seq", r.seq, "err", err)
+		q.c.corrupt.Add(1)
+		q.bytes -= int64(s & slotSize)
+		q.count--
+		*q.slot(r.seq) = 0
+		q.advanceLocked()
+		var b storage.Batch
+		b.Delete(q.bucket, seqKey(r.seq))
+		q.store.Commit(&b, nil)
+		return nil
+	}
+	f := q.takeLocked(r.seq, r.rec)
+	q.read++
+	return f
 }
 
 // takeLocked marks seq taken and returns its flight.
@@ -427,10 +461,13 @@ type seqRec struct {
 	rec []byte
 }
 
-// readRange reads the records with seqs in [start, end) from disk. Records
-// of holes whose deletes are not written yet come too; take skips them.
-func (q *queue) readRange(start, end uint64) ([]seqRec, error) {
-	recs := make([]seqRec, 0, end-start)
+// readRange reads the records with seqs in [start, end) from disk, or
+// fewer when they pass readAheadBytes: then end is moved down to after the
+// last one read. Records of holes whose deletes are not written yet come
+// too; take skips them.
+func (q *queue) readRange(start, end uint64) ([]seqRec, uint64, error) {
+	recs := make([]seqRec, 0, min(end-start, readAhead))
+	size := 0
 	err := q.store.Engine().Scan(q.bucket, seqKey(start), func(key, v []byte) bool {
 		if len(key) != seqKeyLen {
 			return true // a packet id record
@@ -440,9 +477,14 @@ func (q *queue) readRange(start, end uint64) ([]seqRec, error) {
 			return false
 		}
 		recs = append(recs, seqRec{seq, bytes.Clone(v)})
+		size += len(v)
+		if size >= readAheadBytes {
+			end = seq + 1
+			return false
+		}
 		return true
 	})
-	return recs, err
+	return recs, end, err
 }
 
 // ack deletes acknowledged entries; the deletes are committed without
@@ -489,6 +531,7 @@ func (q *queue) requeue() {
 		*q.slot(seq) &^= slotTaken
 	}
 	q.read = q.head
+	q.ra.clear()
 	q.mu.Unlock()
 	q.notify()
 }

@@ -328,3 +328,30 @@ func TestQueueRing(t *testing.T) {
 		t.Fatalf("oldest kept is %s, want m0002", r.payload)
 	}
 }
+
+// TestQueueDropDuringReadAhead: entries read ahead from disk and then
+// dropped by drop_oldest are not sent.
+func TestQueueDropDuringReadAhead(t *testing.T) {
+	st := testStore(t, storage.EngineBadger, "")
+	defer st.Close()
+	size := int64(seqKeyLen + len(testRec(0)))
+	q := testQueue(t, st, 10*size, DropOldest, 0)
+	for i := range 10 {
+		pushCommit(t, q, st, i)
+	}
+	if got := payloads(t, q.take(2, nil)); !slices.Equal(got, names(0, 2)) {
+		t.Fatalf("took %v", got)
+	}
+	if q.ra.len() != 8 {
+		t.Fatalf("read ahead %d entries, want the other 8", q.ra.len())
+	}
+	for i := 10; i < 13; i++ {
+		if n := pushCommit(t, q, st, i); n != 1 {
+			t.Fatalf("push %d dropped %d, want 1", i, n)
+		}
+	}
+	want := slices.Concat(names(5, 13))
+	if got := payloads(t, q.take(100, nil)); !slices.Equal(got, want) {
+		t.Fatalf("took %v, want %v (m0002..m0004 dropped)", got, want)
+	}
+}

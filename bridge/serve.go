@@ -44,8 +44,9 @@ func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		nc.Close()
 		return nil, errStopped
 	}
-	l.conn = nc
-	return nc, nil
+	bc := newBridgeConn(nc)
+	l.conn = bc
+	return bc, nil
 }
 
 func (l *link) closeConn() {
