@@ -52,6 +52,7 @@ lint: lint-fast
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/packet/ ./broker/
 	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN)
+	$(GO) test -run '^$$' -bench 'BridgeDrain|BridgeForward' -benchtime 1000000x -timeout 30m ./bridge/
 
 fuzz: go
 	@for pkg in $$($(GO) list ./...); do \

@@ -93,6 +93,13 @@ func NewManager(opts Options) (*Manager, error) {
 	return m, nil
 }
 
+// Validate checks c as Apply would, reading its certificate files,
+// without starting anything.
+func Validate(c Config) error {
+	_, err := prepare(c)
+	return err
+}
+
 type prepared struct {
 	cfg   Config
 	rules []*rule
