@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +19,7 @@ func buildEdgemq(t testing.TB) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		gobin = "/usr/local/go/bin/go"
 	}
 	bin := filepath.Join(t.TempDir(), "edgemq")
 	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/edgemq/edgemq/cmd/edgemq")

@@ -52,6 +52,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	removed []string // bridges whose $SYS topics the sys loop must clear
 	closed  bool
 
 	quit chan struct{}
@@ -208,9 +209,7 @@ func (m *Manager) remove(name string, e *entry) {
 	m.log.Info("bridge removed; its queue stays in storage until a bridge of this name is configured again",
 		"bridge", name, "queued", st.messages, "queued_bytes", st.bytes)
 	if m.opts.SysInterval > 0 {
-		for topic := range sysTopics(Stats{Name: name}) {
-			m.srv.Publish([]byte(topic), nil, broker.PublishOptions{Retain: true})
-		}
+		m.removed = append(m.removed, name)
 	}
 }
 
@@ -280,14 +279,14 @@ type Stats struct {
 // Stats returns a snapshot of every bridge, by name.
 func (m *Manager) Stats() []Stats {
 	m.mu.Lock()
-	entries := make([]*entry, 0, len(m.entries))
+	entries := make([]entry, 0, len(m.entries))
 	for _, e := range m.entries {
-		entries = append(entries, e)
+		entries = append(entries, *e) // Apply replaces cfg and link under m.mu
 	}
 	m.mu.Unlock()
 	out := make([]Stats, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, e.stats())
+	for i := range entries {
+		out = append(out, entries[i].stats())
 	}
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // TestEdgemqUpstream: a second edgemq is the upstream. It refuses the
@@ -150,4 +152,85 @@ func statNames(st []Stats) string {
 		names = append(names, s.Name)
 	}
 	return strings.Join(names, " ")
+}
+
+// TestStatsDuringReload: Stats may be called while Apply reconfigures.
+func TestStatsDuringReload(t *testing.T) {
+	f := newFakeUpstream(t)
+	f.setAck(true)
+	cfg := testConfig("s", f.addr(), Rule{Pattern: "r/#", Direction: Out, QoS: 1})
+	e := startEdge(t, t.TempDir(), cfg)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				e.mgr.Stats()
+				e.mgr.SysTopics()
+			}
+		}
+	}()
+	for i := range 5 {
+		cfg.Keepalive = time.Duration(10+i) * time.Second
+		if err := e.mgr.Apply([]Config{cfg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	topics := e.mgr.SysTopics()
+	if topics["$SYS/bridge/s/state"] == "" || topics["$SYS/bridge/s/queue/messages"] != "0" {
+		t.Fatalf("$SYS topics: %v", topics)
+	}
+}
+
+// TestSysTopics: the bridge's gauges and counters are published retained
+// under $SYS/bridge/<name>/, and cleared when the bridge is removed.
+func TestSysTopics(t *testing.T) {
+	f := newFakeUpstream(t)
+	f.setAck(true)
+	e := startEdge(t, "")
+	mgr, err := NewManager(Options{Server: e.srv, SysInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	if err := mgr.Apply([]Config{testConfig("sys", f.addr(), Rule{Pattern: "r/#", Direction: Out, QoS: 1})}); err != nil {
+		t.Fatal(err)
+	}
+	publishSeq(t, client(t, e.addr, "pub"), "r/m", "m", 1, 0, 7, 7, nil)
+	got := make(chan [2]string, 100)
+	c := client(t, e.addr, "sys")
+	c.Subscribe("$SYS/bridge/sys/#", 0, func(_ mqtt.Client, m mqtt.Message) {
+		got <- [2]string{m.Topic(), string(m.Payload())}
+	}).Wait()
+	want := map[string]string{"$SYS/bridge/sys/state": "up", "$SYS/bridge/sys/messages/acked": "7",
+		"$SYS/bridge/sys/messages/enqueued": "7", "$SYS/bridge/sys/queue/messages": "0"}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case m := <-got:
+			if want[m[0]] == m[1] {
+				delete(want, m[0])
+			}
+		case <-deadline:
+			t.Fatalf("never saw %v", want)
+		}
+	}
+	if err := mgr.Apply(nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the sys loop clears them at its next tick
+	late := make(chan string, 100)
+	c2 := client(t, e.addr, "late")
+	c2.Subscribe("$SYS/bridge/#", 0, func(_ mqtt.Client, m mqtt.Message) { late <- m.Topic() }).Wait()
+	select {
+	case topic := <-late:
+		t.Fatalf("retained %s is still there after the bridge was removed", topic)
+	case <-time.After(200 * time.Millisecond):
+	}
 }

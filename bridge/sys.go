@@ -56,10 +56,29 @@ func (m *Manager) sysLoop(interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		for topic, payload := range m.SysTopics() {
-			if _, err := m.srv.Publish([]byte(topic), []byte(payload), broker.PublishOptions{Retain: true}); err != nil {
-				m.log.Warn("could not publish a $SYS topic", "topic", topic, "err", err)
+		m.publishSys()
+	}
+}
+
+// publishSys publishes the $SYS topics of every bridge, and clears those of
+// removed bridges (an empty retained message), from the sys loop only, so
+// that a clear is never overtaken by an older update.
+func (m *Manager) publishSys() {
+	m.mu.Lock()
+	removed := m.removed
+	m.removed = nil
+	m.mu.Unlock()
+	topics := m.SysTopics()
+	for _, name := range removed {
+		for topic := range sysTopics(Stats{Name: name}) {
+			if _, active := topics[topic]; !active {
+				topics[topic] = ""
 			}
+		}
+	}
+	for topic, payload := range topics {
+		if _, err := m.srv.Publish([]byte(topic), []byte(payload), broker.PublishOptions{Retain: true}); err != nil {
+			m.log.Warn("could not publish a $SYS topic", "topic", topic, "err", err)
 		}
 	}
 }
