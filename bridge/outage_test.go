@@ -10,8 +10,7 @@ import (
 )
 
 // TestOutage: QoS 1 messages from two publishers are published to edgemq
-// while the upstream mosquitto is stopped for part of the run and
-// restarted. Every message arrives upstream, in each publisher's order;
+// while the upstream mosquitto is stopped twice and restarted. Every message arrives upstream, in each publisher's order;
 // duplicates are counted and reported.
 func TestOutage(t *testing.T) { outage(t, 5000) }
 
@@ -48,16 +47,24 @@ func outage(t *testing.T, n int) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// Two outages: the second one starts while the backlog of the first
+	// is draining, and ends after the last publish.
 	start := time.Now()
-	waitCount(int64(n / 4))
+	waitCount(int64(n / 5))
 	up.stop()
 	stopped := time.Now()
-	waitCount(int64(3 * n / 4))
+	waitCount(int64(2 * n / 5))
 	queued := e.stats(t, "cloud").Queued
 	up.start()
-	t.Logf("upstream down for %v while %d messages were acknowledged locally; %d queued at restart",
-		time.Since(stopped).Round(time.Millisecond), n/2, queued)
+	t.Logf("outage 1: upstream down for %v; %d messages queued at its end",
+		time.Since(stopped).Round(time.Millisecond), queued)
+	waitCount(int64(3 * n / 5))
+	up.stop()
+	stopped = time.Now()
 	wg.Wait()
+	t.Logf("outage 2: upstream down for %v; %d messages queued at its end",
+		time.Since(stopped).Round(time.Millisecond), e.stats(t, "cloud").Queued)
+	up.start()
 	sk.waitUnique(t, n, 2*time.Minute)
 	unique, dups := sk.counts()
 	st := e.stats(t, "cloud")

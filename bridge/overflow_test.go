@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,6 +60,9 @@ func TestOverflow(t *testing.T) {
 				t.Fatalf("arrived %v ... %v, want %v ... %v", got[0], got[len(got)-1], want[0], want[len(want)-1])
 			}
 			t.Logf("%s: %d published, %d arrived (%d duplicates), %d dropped", ov, n, unique, dups, st.Dropped)
+			if lines := strings.Count(e.log.String(), "bridge queue full"); lines < 1 || lines > 2 {
+				t.Errorf("%d log lines about drops, want 1 or 2 (logged at most every 10s)", lines)
+			}
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -353,5 +354,40 @@ func TestQueueDropDuringReadAhead(t *testing.T) {
 	want := slices.Concat(names(5, 13))
 	if got := payloads(t, q.take(100, nil)); !slices.Equal(got, want) {
 		t.Fatalf("took %v, want %v (m0002..m0004 dropped)", got, want)
+	}
+}
+
+// TestProgressLog: while a backlog drains, the log says every few seconds
+// how many messages remain and the rate.
+func TestProgressLog(t *testing.T) {
+	st := testStore(t, storage.EngineMemory, "")
+	defer st.Close()
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	q, err := openQueue("p", st, 1<<30, DropOldest, 1<<20, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		pushCommit(t, q, st, i)
+	}
+	l := newLink(Config{Name: "p"}.withDefaults(), nil, nil, nil, q, &linkCounters{}, log)
+	now := time.Now()
+	q.c.acked.Store(500)
+	p := progress{acked: 0, at: now.Add(-time.Second), logged: now.Add(-progressEvery)}
+	l.tick(now, &p)
+	if l.drainRate() != 500 {
+		t.Fatalf("drain rate %v, want 500", l.drainRate())
+	}
+	line := out.String()
+	for _, want := range []string{"bridge draining backlog", "remaining=2000", "rate_msg_s=500", "eta=4s"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("progress line %q lacks %q", line, want)
+		}
+	}
+	out = syncBuffer{}
+	l.tick(now.Add(time.Second), &p)
+	if out.String() != "" {
+		t.Fatalf("a second line one second later: %q", out.String())
 	}
 }
