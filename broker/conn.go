@@ -73,6 +73,7 @@ type conn struct {
 	subIDs   []uint32
 	vec      net.Buffers
 	pidBatch storage.Batch
+	wout     outCount // PUBLISH counts of the write in progress
 
 	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
 
@@ -111,12 +112,17 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 const readBufferSize = 512
 
 // logger returns the connection's logger: after CONNECT it carries the
-// client id, address and listener; before, they are added here.
+// client id, address, listener, protocol and version; before, what is
+// known of them is added here.
 func (c *conn) logger() *slog.Logger {
 	if c.connected.Load() {
 		return c.log
 	}
-	return c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener)
+	l := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener, "protocol", "mqtt")
+	if c.version != 0 {
+		l = l.With("version", c.version.String())
+	}
+	return l
 }
 
 // errClose ends the reader loop without a protocol error: a normal
@@ -469,7 +475,11 @@ func (c *conn) finish(err error) {
 	switch {
 	case errors.Is(err, errClose):
 		if c.normalExit || c.disconnected {
-			c.log.Info("client disconnected", "will", !c.normalExit && c.will != nil)
+			reason := "DISCONNECT"
+			if !c.normalExit {
+				reason = "DISCONNECT with will"
+			}
+			c.log.Info("client disconnected", "reason", reason, "will", !c.normalExit && c.will != nil)
 		}
 	case errors.As(err, &pe):
 		code = pe.Code
@@ -477,17 +487,17 @@ func (c *conn) finish(err error) {
 		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
 			c.logger().Info("closing connection", "reason", pe.Error())
 		} else {
-			c.logger().Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
+			c.logger().Warn("closing connection: bad input", "err", pe.Error())
 		}
 	case errors.As(err, &code):
 		c.logger().Warn("closing connection", "reason", code.String())
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		if c.connected.Load() && !c.takenOver.Load() {
-			c.logger().Info("client closed the connection without DISCONNECT")
+			c.logger().Info("client disconnected", "reason", "connection closed without DISCONNECT", "will", c.will != nil)
 		}
 	default:
 		if !c.takenOver.Load() {
-			c.logger().Info("connection lost", "err", err.Error())
+			c.logger().Info("connection lost", "reason", "network error", "err", err.Error())
 		}
 	}
 	var last []byte

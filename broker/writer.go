@@ -59,6 +59,7 @@ func (c *conn) writeLoop() {
 			out[i] = outgoing{}
 		}
 		err := c.flush(segs)
+		c.wout.foldInto(&c.stats)
 		for i := range segs {
 			segs[i].msg.Release()
 			segs[i] = vecSeg{}
@@ -224,7 +225,7 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
 		m.Release()
 	}
 	p.Props.User, p.Props.SubscriptionIDs = nil, nil
-	c.stats.msgsOut.Add(1)
+	c.wout.count(o.d.qos, len(p.Payload)) // m may be released: its length, read from p
 	return segs
 }
 
