@@ -28,7 +28,7 @@ deps:
 	@scripts/test-deps.sh
 
 # test: everything a change must pass. Installs missing Debian packages
-# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static) or says what
+# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static, chromium) or says what
 # to install.
 test: go deps lint-fast test-unit test-race
 

@@ -50,8 +50,8 @@ func NewRing(size int) *Ring {
 // Wrap returns a handler that records warnings and errors in r and passes
 // every record next accepts on to it. Warnings are recorded even when
 // next's level is above warning.
-func (r *Ring) Wrap(next slog.Handler) slog.Handler {
-	return &ringHandler{ring: r, next: next}
+func (r *Ring) Wrap(next slog.Handler) *RingHandler {
+	return &RingHandler{ring: r, next: next}
 }
 
 // Entries returns the entries, the most recent first.
@@ -91,8 +91,9 @@ func (r *Ring) add(key string, e Entry) {
 	r.entries[oldest], r.keys[oldest] = e, key
 }
 
-// ringHandler is Ring.Wrap's handler.
-type ringHandler struct {
+// RingHandler is Ring.Wrap's handler. Ring and Next let the code that
+// built a logger find its parts again.
+type RingHandler struct {
 	ring    *Ring
 	next    slog.Handler
 	attrs   string // formatted attributes from WithAttrs
@@ -100,11 +101,19 @@ type ringHandler struct {
 	withKey string
 }
 
-func (h *ringHandler) Enabled(ctx context.Context, level slog.Level) bool {
+// Ring returns the ring h records in.
+func (h *RingHandler) Ring() *Ring { return h.ring }
+
+// Next returns the handler h passes records to.
+func (h *RingHandler) Next() slog.Handler { return h.next }
+
+// Enabled reports whether h takes records of level: warnings always.
+func (h *RingHandler) Enabled(ctx context.Context, level slog.Level) bool {
 	return level >= slog.LevelWarn || h.next.Enabled(ctx, level)
 }
 
-func (h *ringHandler) WithAttrs(as []slog.Attr) slog.Handler {
+// WithAttrs returns a handler recording in the same ring with as added.
+func (h *RingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
 	n.next = h.next.WithAttrs(as)
 	var b strings.Builder
@@ -119,14 +128,16 @@ func (h *ringHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &n
 }
 
-func (h *ringHandler) WithGroup(name string) slog.Handler {
+// WithGroup returns a handler recording in the same ring with group name open.
+func (h *RingHandler) WithGroup(name string) slog.Handler {
 	n := *h
 	n.next = h.next.WithGroup(name)
 	n.group = h.group + name + "."
 	return &n
 }
 
-func (h *ringHandler) Handle(ctx context.Context, r slog.Record) error {
+// Handle records r if it is a warning or an error, and passes it on.
+func (h *RingHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		if r.Level >= slog.LevelError {
 			h.ring.errors.Add(1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,11 +67,15 @@ const probeFile = ".edgemq-probe"
 // when its filesystem is full or read-only even if the engine could still
 // reuse its free pages. A result is kept for TTL, so a busy /readyz costs
 // at most one probe per TTL; at most one probe runs at a time.
+//
+// A change of the outcome is logged: a warning when storage stops taking
+// writes, an info line when it takes them again.
 type StorageProbe struct {
 	store   *storage.Store
 	dir     string
 	ttl     time.Duration
 	timeout time.Duration
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	last    error
@@ -80,12 +85,15 @@ type StorageProbe struct {
 }
 
 // NewStorageProbe returns a probe of store, and of dir when it is not "".
-// ttl 0 means 2 s.
-func NewStorageProbe(store *storage.Store, dir string, ttl time.Duration) *StorageProbe {
+// ttl 0 means 2 s; log may be nil.
+func NewStorageProbe(store *storage.Store, dir string, ttl time.Duration, log *slog.Logger) *StorageProbe {
 	if ttl <= 0 {
 		ttl = 2 * time.Second
 	}
-	return &StorageProbe{store: store, dir: dir, ttl: ttl, timeout: 5 * time.Second}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &StorageProbe{store: store, dir: dir, ttl: ttl, timeout: 5 * time.Second, log: log}
 }
 
 // Check returns the result of a probe no older than the TTL, probing if
@@ -134,9 +142,16 @@ func (p *StorageProbe) probe(done chan struct{}) {
 	defer p.wg.Done()
 	err := p.probeOnce()
 	p.mu.Lock()
+	wasOK := p.at.IsZero() || p.last == nil
 	p.last, p.at, p.running = err, time.Now(), nil
 	p.mu.Unlock()
 	close(done)
+	switch {
+	case err != nil && wasOK:
+		p.log.Warn("storage does not take writes: not ready", "err", err)
+	case err == nil && !wasOK:
+		p.log.Info("storage takes writes again: ready")
+	}
 }
 
 func (p *StorageProbe) probeOnce() error {

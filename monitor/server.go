@@ -97,7 +97,7 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, log: opts.Logger, started: time.Now()}
-	s.probe = NewStorageProbe(opts.Store, opts.DataDir, opts.ProbeTTL)
+	s.probe = NewStorageProbe(opts.Store, opts.DataDir, opts.ProbeTTL, opts.Logger)
 	brokerCheck := Check{Name: "broker", Func: func(context.Context) error {
 		select {
 		case <-opts.Broker.Done():

@@ -386,6 +386,13 @@ func TestReadyzFollowsStorage(t *testing.T) {
 	}
 	r.failNext.Store(false)
 	waitFor(t, "/readyz 200 after recovery", func() bool { c, _ := readyz(); return c == 200 })
+	// Each change was logged once.
+	if n := strings.Count(r.logs.String(), `msg="storage does not take writes: not ready"`); n != 1 {
+		t.Errorf("%d not-ready warnings, want 1", n)
+	}
+	if n := strings.Count(r.logs.String(), `msg="storage takes writes again: ready"`); n != 1 {
+		t.Errorf("%d ready-again lines, want 1", n)
+	}
 
 	// The data dir's filesystem refusing files: here, the directory gone
 	// (root ignores permissions; the real-process test fills a tmpfs).

@@ -65,6 +65,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
 	}
 
+	stopHTTP, err := startHTTP(cfg, srv, store, listeners, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopHTTP()
+
 	<-ctx.Done()
 	log.Info("shutting down")
 	for _, l := range listeners {
@@ -101,9 +108,6 @@ func unsupported(cfg *config.Config) error {
 	}
 	if len(cfg.Bridges) > 0 {
 		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
-	}
-	if cfg.HTTP.Address != "" {
-		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
 	}
 	return errors.Join(errs...)
 }
