@@ -73,7 +73,6 @@ type conn struct {
 	subIDs   []uint32
 	vec      net.Buffers
 	pidBatch storage.Batch
-	wout     outCount // PUBLISH counts of the write in progress
 
 	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
 

@@ -46,6 +46,7 @@ type vecSeg struct {
 func (c *conn) writeLoop() {
 	var segs []vecSeg
 	var out []outgoing
+	var sent outCount // PUBLISH counts of one write, folded after it
 	bufPool := &c.srv.bufPool
 	for {
 		if c.wbuf == nil {
@@ -55,11 +56,11 @@ func (c *conn) writeLoop() {
 		closing, more, out = c.fill(out[:0])
 		now := time.Now()
 		for i := range out {
-			segs = c.encode(&out[i], segs, now)
+			segs = c.encode(&out[i], segs, now, &sent)
 			out[i] = outgoing{}
 		}
 		err := c.flush(segs)
-		c.wout.foldInto(&c.stats)
+		sent.foldInto(&c.stats)
 		for i := range segs {
 			segs[i].msg.Release()
 			segs[i] = vecSeg{}
@@ -171,8 +172,8 @@ func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 
 // encode appends o to wbuf and releases the writer's hold on its message,
 // except for large payloads, whose message stays held in segs until the
-// write is done.
-func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
+// write is done. A PUBLISH is counted in sent.
+func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time, sent *outCount) []vecSeg {
 	v := c.version
 	if o.rel {
 		a := packet.Ack{Type: packet.PUBREL, PacketID: o.pid}
@@ -225,7 +226,7 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
 		m.Release()
 	}
 	p.Props.User, p.Props.SubscriptionIDs = nil, nil
-	c.wout.count(o.d.qos, len(p.Payload)) // m may be released: its length, read from p
+	sent.count(o.d.qos, len(p.Payload)) // m may be released: its length, read from p
 	return segs
 }
 
