@@ -90,10 +90,10 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 			if !errors.As(err, &code) {
 				code = packet.NotAuthorized
 			}
+			// 3.1.1 0x04 means malformed credentials [MQTT-3.2.2.3]; wrong
+			// ones are 0x05 "not authorized", as mosquitto answers.
 			code3 := packet.V3NotAuthorized
-			if code == packet.BadUsernameOrPassword {
-				code3 = packet.V3BadUsernameOrPassword
-			} else if code == packet.ServerBusy || code == packet.ServerUnavailable {
+			if code == packet.ServerBusy || code == packet.ServerUnavailable {
 				code3 = packet.V3ServerUnavailable
 			}
 			return refuse(code, code3, "authentication failed: "+err.Error())

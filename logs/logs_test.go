@@ -245,6 +245,8 @@ func TestRedact(t *testing.T) {
 		{slog.String("address", "mail me at a@b"), "mail me at a@b"},
 		{slog.Any("err", errors.New("ws://a:b@h/mqtt: refused")), "ws://a:[redacted]@h/mqtt: refused"},
 		{slog.String("username", "alice"), "alice"},
+		{slog.String("password_file", "/etc/edgemq/passwd"), "/etc/edgemq/passwd"},
+		{slog.String("key_path", "/etc/edgemq/key.pem"), "/etc/edgemq/key.pem"},
 		{slog.String("key", "sess/1"), "sess/1"},
 	}
 	for _, tt := range tests {

@@ -9,9 +9,13 @@ import (
 // redacted replaces a secret in the log.
 const redacted = "[redacted]"
 
-// secretKey reports whether an attribute key names a secret.
+// secretKey reports whether an attribute key names a secret. A key naming
+// a file (password_file) names where a secret is, which is not secret.
 func secretKey(key string) bool {
 	k := strings.ToLower(key)
+	if strings.HasSuffix(k, "file") || strings.HasSuffix(k, "path") {
+		return false
+	}
 	for _, s := range [...]string{"password", "passwd", "secret", "token", "credential", "private_key"} {
 		if strings.Contains(k, s) {
 			return true
