@@ -37,7 +37,7 @@ test-unit:
 
 # The race detector needs cgo; it runs on the packages with concurrency.
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/ ./logs/ ./monitor/
 
 lint-fast: go
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
