@@ -114,14 +114,20 @@ const readBufferSize = 512
 // pays it once per packet, which is little next to the wait itself.
 const idleWait = time.Millisecond
 
-// logger returns a logger carrying the client id (once known), address and
-// listener. It is made on each call rather than kept, because logging is
-// rare and a kept logger costs every idle connection a few hundred bytes.
+// logger returns a logger carrying the client id (once known), address,
+// listener, protocol and version. It is made on each call rather than
+// kept, because logging is rare and a kept logger costs every idle
+// connection a few hundred bytes.
 func (c *conn) logger() *slog.Logger {
 	if c.connected.Load() {
-		return c.srv.log.With("client", c.info.ClientID, "remote", c.nc.RemoteAddr().String(), "listener", c.listener)
+		return c.srv.log.With("client", c.info.ClientID, "remote", c.nc.RemoteAddr().String(), "listener", c.listener,
+			"protocol", "mqtt", "version", c.version.String())
 	}
-	return c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener)
+	l := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener, "protocol", "mqtt")
+	if c.version != 0 {
+		l = l.With("version", c.version.String())
+	}
+	return l
 }
 
 // debug logs at debug level, without building a logger when it is off.
@@ -533,7 +539,11 @@ func (c *conn) finish(err error) {
 	switch {
 	case errors.Is(err, errClose):
 		if c.normalExit || c.disconnected {
-			c.logger().Info("client disconnected", "will", !c.normalExit && c.will != nil)
+			reason := "DISCONNECT"
+			if !c.normalExit {
+				reason = "DISCONNECT with will"
+			}
+			c.logger().Info("client disconnected", "reason", reason, "will", !c.normalExit && c.will != nil)
 		}
 	case errors.As(err, &pe):
 		code = pe.Code
@@ -541,17 +551,17 @@ func (c *conn) finish(err error) {
 		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
 			c.logger().Info("closing connection", "reason", pe.Error())
 		} else {
-			c.logger().Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
+			c.logger().Warn("closing connection: bad input", "err", pe.Error())
 		}
 	case errors.As(err, &code):
 		c.logger().Warn("closing connection", "reason", code.String())
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		if c.connected.Load() && !c.takenOver.Load() {
-			c.logger().Info("client closed the connection without DISCONNECT")
+			c.logger().Info("client disconnected", "reason", "connection closed without DISCONNECT", "will", c.will != nil)
 		}
 	default:
 		if !c.takenOver.Load() {
-			c.logger().Info("connection lost", "err", err.Error())
+			c.logger().Info("connection lost", "reason", "network error", "err", err.Error())
 		}
 	}
 	var last []byte

@@ -178,7 +178,7 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)
 	}
-	c.logger().Info("client connected", "version", v.String(), "username", c.info.Username,
+	c.logger().Info("client connected", "username", c.info.Username,
 		"clean_start", p.CleanStart, "session_present", present, "keepalive", keepAlive)
 	return nil
 }

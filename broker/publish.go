@@ -23,7 +23,7 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
 	}
-	c.stats.msgsIn.Add(1)
+	c.stats.countIn(p.QoS, len(p.Payload))
 	s := c.srv
 	sess := c.sess
 

@@ -49,6 +49,7 @@ type writeState struct {
 	pub    packet.Publish
 	subIDs []uint32
 	vec    net.Buffers
+	sent   outCount // PUBLISH counts of one write, folded after it
 }
 
 // writeStatePool recycles writeStates; buffers grown beyond maxKeptWbuf are
@@ -101,10 +102,11 @@ func (c *conn) writeRun(w *writeState) (stop bool) {
 		closing, more, w.out = c.fill(w.out[:0])
 		now := time.Now()
 		for i := range w.out {
-			w.segs = c.encode(&w.out[i], w.segs, now)
+			w.segs = c.encode(&w.out[i], w.segs, now, &w.sent)
 			w.out[i] = outgoing{}
 		}
 		err := c.flush(w.segs)
+		w.sent.foldInto(&c.stats)
 		for i := range w.segs {
 			w.segs[i].msg.Release()
 			w.segs[i] = vecSeg{}
@@ -201,8 +203,8 @@ func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 
 // encode appends o to wbuf and releases the writer's hold on its message,
 // except for large payloads, whose message stays held in segs until the
-// write is done.
-func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
+// write is done. A PUBLISH is counted in sent.
+func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time, sent *outCount) []vecSeg {
 	v := c.version
 	if o.rel {
 		a := packet.Ack{Type: packet.PUBREL, PacketID: o.pid}
@@ -255,7 +257,7 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
 		m.Release()
 	}
 	p.Props.User, p.Props.SubscriptionIDs = nil, nil
-	c.stats.msgsOut.Add(1)
+	sent.count(o.d.qos, len(p.Payload)) // m may be released: its length, read from p
 	return segs
 }
 

@@ -68,6 +68,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	stopHTTP, err := startHTTP(cfg, srv, store, listeners, authn, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopHTTP()
+
 	<-ctx.Done()
 	log.Info("shutting down")
 	for _, l := range listeners {
@@ -96,9 +103,6 @@ func unsupported(cfg *config.Config) error {
 	}
 	if len(cfg.Bridges) > 0 {
 		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
-	}
-	if cfg.HTTP.Address != "" {
-		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
 	}
 	return errors.Join(errs...)
 }
