@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,4 +175,90 @@ func tail(s string, n int) string {
 	}
 	i := strings.IndexByte(s[len(s)-n:], '\n')
 	return s[len(s)-n+i+1:]
+}
+
+// TestBinaryReloadAndMetrics: in the real binary, SIGHUP moves a bridge to
+// a new upstream without dropping local clients, and /metrics and the
+// status page show the bridges.
+func TestBinaryReloadAndMetrics(t *testing.T) {
+	bin := buildEdgemq(t)
+	a, b := newMosquitto(t, nil), newMosquitto(t, nil)
+	a.start()
+	b.start()
+	sa := newSink(t, a.addr, "sink", "#", 1)
+	sb := newSink(t, b.addr, "sink", "#", 1)
+	dir := t.TempDir()
+	addr, httpAddr := freePort(t), freePort(t)
+	conf := filepath.Join(dir, "edgemq.yaml")
+	write := func(upstream string) {
+		yaml := fmt.Sprintf(`data_dir: %s/data
+listeners:
+  - {type: tcp, address: "%s"}
+http: {address: "%s"}
+bridges:
+  - name: up
+    address: tcp://%s
+    client_id: reload-edge
+    backoff: {min: 50ms, max: 300ms}
+    topics:
+      - {pattern: "r/#", direction: out, qos: 1}
+`, dir, addr, httpAddr, upstream)
+		if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a.addr)
+	p := startEdgemq(t, bin, conf, addr)
+	c := client(t, addr, "pub") // stays connected across the reload
+	publishSeq(t, c, "r/x", "a", 1, 0, 10, 10, nil)
+	sa.waitUnique(t, 10, 10*time.Second)
+
+	write(b.addr)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.out.String(), "bridge configuration changed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload in the log:\n%s", p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	publishSeq(t, c, "r/x", "b", 1, 0, 10, 10, nil)
+	sb.waitUnique(t, 10, 10*time.Second)
+	if !c.IsConnectionOpen() {
+		t.Fatal("the local client was dropped by the reload")
+	}
+
+	for _, want := range []string{`edgemq_bridge_up{bridge="up"} 1`, `edgemq_bridge_messages_acked_total{bridge="up"} 20`,
+		`edgemq_bridge_backlog_messages{bridge="up"} 0`, `edgemq_bridge_messages_dropped_total{bridge="up",reason="overflow"} 0`} {
+		deadline := time.Now().Add(5 * time.Second)
+		for metrics := ""; !strings.Contains(metrics, want); {
+			if time.Now().After(deadline) {
+				t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
+			}
+			metrics = httpGet(t, "http://"+httpAddr+"/metrics")
+		}
+	}
+	if status := httpGet(t, "http://"+httpAddr+"/api/status"); !strings.Contains(status, `"name":"up"`) {
+		t.Errorf("the status page does not show the bridge: %s", status)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var body []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 {
+				return string(body)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v %s", url, err, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

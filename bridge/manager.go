@@ -254,23 +254,24 @@ type Stats struct {
 	Connects        uint64 // connections established
 	ConnectFailures uint64 // attempts that failed and connections that broke
 
-	Queued       int           // messages in the durable queue, in flight included
-	QueuedBytes  int64         // their keys and values in storage
-	RingQueued   int           // messages of QoS 0 rules waiting in memory
-	RingBytes    int           //
-	Inflight     int           // sent, waiting for the remote's PUBACK/PUBCOMP
-	OldestAge    time.Duration // age of the oldest queued message
-	DrainRate    float64       // messages acknowledged by the remote per second (last second)
-	Enqueued     uint64        // messages accepted into the queue or ring
-	Sent         uint64        // first sends to the remote
-	Resent       uint64        // sends again after a reconnection (DUP or new session)
-	Acked        uint64        // acknowledged by the remote and deleted
-	Dropped      uint64        // DroppedQueue + DroppedRing
-	DroppedQueue uint64        // dropped by the queue.max_bytes overflow policy
-	DroppedRing  uint64        // dropped from the QoS 0 memory ring
-	NotStored    uint64        // not written (the publisher's commit failed; it was not acknowledged)
-	Corrupt      uint64        // damaged records found in storage and skipped
-	Lost         uint64        // committed entries missing from storage (should stay 0)
+	Queued        int           // messages in the durable queue, in flight included
+	QueuedBytes   int64         // their keys and values in storage
+	QueueMaxBytes int64         // the bound of the queue (queue.max_bytes)
+	RingQueued    int           // messages of QoS 0 rules waiting in memory
+	RingBytes     int           //
+	Inflight      int           // sent, waiting for the remote's PUBACK/PUBCOMP
+	OldestAge     time.Duration // age of the oldest queued message
+	DrainRate     float64       // messages acknowledged by the remote per second (last second)
+	Enqueued      uint64        // messages accepted into the queue or ring
+	Sent          uint64        // first sends to the remote
+	Resent        uint64        // sends again after a reconnection (DUP or new session)
+	Acked         uint64        // acknowledged by the remote and deleted
+	Dropped       uint64        // DroppedQueue + DroppedRing
+	DroppedQueue  uint64        // dropped by the queue.max_bytes overflow policy
+	DroppedRing   uint64        // dropped from the QoS 0 memory ring
+	NotStored     uint64        // not written (the publisher's commit failed; it was not acknowledged)
+	Corrupt       uint64        // damaged records found in storage and skipped
+	Lost          uint64        // committed entries missing from storage (should stay 0)
 
 	Received       uint64 // inbound messages published locally
 	InboundDropped uint64 // inbound messages the local broker refused (invalid mapped topic)
@@ -304,6 +305,7 @@ func (e *entry) stats() Stats {
 		ConnectFailures: e.counters.failures.Load(),
 		Queued:          qs.messages,
 		QueuedBytes:     qs.bytes,
+		QueueMaxBytes:   e.cfg.MaxBytes,
 		RingQueued:      qs.ringMsgs,
 		RingBytes:       qs.ringBytes,
 		Inflight:        l.sess.inflight(),

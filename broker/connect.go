@@ -90,10 +90,10 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 			if !errors.As(err, &code) {
 				code = packet.NotAuthorized
 			}
+			// 3.1.1 0x04 means malformed credentials [MQTT-3.2.2.3]; wrong
+			// ones are 0x05 "not authorized", as mosquitto answers.
 			code3 := packet.V3NotAuthorized
-			if code == packet.BadUsernameOrPassword {
-				code3 = packet.V3BadUsernameOrPassword
-			} else if code == packet.ServerBusy || code == packet.ServerUnavailable {
+			if code == packet.ServerBusy || code == packet.ServerUnavailable {
 				code3 = packet.V3ServerUnavailable
 			}
 			return refuse(code, code3, "authentication failed: "+err.Error())
@@ -172,14 +172,13 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 	c.outMu.Lock()
 	c.ctrl = ack.Append(c.ctrl, v)
 	c.outMu.Unlock()
-	c.log = s.log.With("client", id, "remote", c.nc.RemoteAddr().String(), "listener", c.listener)
 	c.connected.Store(true)
 	c.startWriter()
 
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)
 	}
-	c.log.Info("client connected", "version", v.String(), "username", c.info.Username,
+	c.logger().Info("client connected", "username", c.info.Username,
 		"clean_start", p.CleanStart, "session_present", present, "keepalive", keepAlive)
 	return nil
 }

@@ -15,17 +15,26 @@ var sysPrefix = []byte("$SYS/")
 // alias, checks limits and the ACL, routes the message and acknowledges it
 // once whatever must persist is durable.
 func (c *conn) handlePublish(h packet.Header, body []byte) error {
-	p := &c.pub
+	p := c.pub
+	if p == nil {
+		p = new(packet.Publish)
+		c.pub = p
+	}
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
 	}
-	c.stats.msgsIn.Add(1)
+	c.stats.countIn(p.QoS, len(p.Payload))
 	s := c.srv
 	sess := c.sess
 
 	topic, err := c.resolveAlias(p)
 	if err != nil {
 		return err
+	}
+	if c.version == packet.V5 && p.Props.Has(packet.PropSubscriptionID) {
+		// [MQTT-3.3.4-6]
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "properties",
+			Msg: "subscription identifier in a PUBLISH from a client"}
 	}
 
 	if p.QoS > 0 && c.version == packet.V5 {
@@ -63,7 +72,7 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	code := packet.Success
 	if !allowed {
 		s.stats.droppedNotAllowed.Add(1)
-		c.log.Warn("publish refused by the ACL", "topic", string(topic))
+		c.logger().Warn("publish refused by the ACL", "topic", string(topic))
 		code = packet.NotAuthorized
 		if p.QoS == 2 && c.version == packet.V5 {
 			// A PUBREC with an error ends the exchange: no PUBREL follows.
@@ -76,10 +85,18 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 		m.Hold()
 		m.fill(p, topic)
 		m.from = sess.uid
-		if p.Retain {
-			s.retain(m, &c.batch)
-		}
-		if s.route(m, &c.match, &c.batch) == 0 && c.version == packet.V5 {
+		if p.Retain && !s.retain(m, &c.batch) && c.version == packet.V5 && p.QoS > 0 {
+			// retained_max is reached: a v5 publisher is told 0x97 and
+			// the message is not routed (an error code means "not
+			// accepted"). 3.1.1 and QoS 0 publishers cannot be told:
+			// their message is routed without being retained.
+			code = packet.QuotaExceeded
+			if p.QoS == 2 {
+				sess.mu.Lock()
+				sess.removeInQoS2(p.PacketID)
+				sess.mu.Unlock()
+			}
+		} else if s.route(m, &c.match, &c.batch) == 0 && c.version == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}
 		m.Release()
@@ -121,7 +138,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			c.batch = storage.Batch{}
 			st.Commit(&ops, func(err error) {
 				if err != nil {
-					c.log.Warn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
+					c.logger().Warn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
 				}
 			})
 		}
@@ -151,7 +168,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			if errors.Is(err, storage.ErrFull) {
 				rc = packet.QuotaExceeded
 			}
-			c.log.Error("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
+			c.logger().Error("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
 			if v != packet.V5 {
 				return nil // 3.1.1 has no way to say it: the connection closes
 			}

@@ -22,6 +22,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := unsupported(cfg); err != nil {
 		return err
 	}
+	rl := newReloader(log) // SIGHUP: see reload.go
+	defer rl.watch(ctx)()
 	var store *storage.Store
 	if cfg.DataDir != "" {
 		st, err := openStore(cfg, log)
@@ -38,22 +40,28 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("data_dir is empty: nothing is persisted; sessions and retained messages are lost on restart")
 	}
 
+	authn, authz, err := newSecurity(cfg, log, rl)
+	if err != nil {
+		return err
+	}
 	srv, err := broker.New(broker.Options{
 		Logger:      log,
 		Store:       store,
 		Limits:      brokerLimits(cfg.Limits),
 		SysInterval: cfg.SysInterval,
 		Version:     versionString(),
+		Auth:        authn,
+		ACL:         authz,
 	})
 	if err != nil {
 		return err
 	}
-
-	bridges, err := startBridges(srv, store, cfg, log)
+	bridges, err := startBridges(srv, store, cfg, log, rl)
 	if err != nil {
 		shutdownBroker(srv, log)
 		return err
 	}
+	defer bridges.Close() // on error paths; before the store closes
 
 	var listeners []transport.Listener
 	defer func() {
@@ -61,16 +69,17 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			l.Close()
 		}
 	}()
-	for i, lc := range cfg.Listeners {
-		l, err := transport.ListenTCP(lc.Name, lc.Address, srv.ServeConn, log)
-		if err != nil {
-			bridges.Close()
-			shutdownBroker(srv, log)
-			return fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
-		}
-		listeners = append(listeners, l)
-		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
+	if listeners, err = startListeners(cfg, srv.ServeConn, log, rl); err != nil {
+		shutdownBroker(srv, log)
+		return err
 	}
+
+	stopHTTP, err := startHTTP(cfg, srv, store, listeners, authn, bridges, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopHTTP()
 
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -78,8 +87,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		l.Close()
 	}
 	listeners = nil
-	bridges.Close()
 	shutdownBroker(srv, log)
+	// After the broker: every message it accepted was queued.
+	bridges.Close()
+	log.Info("stopped")
 	return nil
 }
 
@@ -95,19 +106,8 @@ func shutdownBroker(srv *broker.Server, log *slog.Logger) {
 // the key, rather than ignoring it.
 func unsupported(cfg *config.Config) error {
 	var errs []error
-	for i, l := range cfg.Listeners {
-		if l.Type != config.ListenerTCP {
-			errs = append(errs, fmt.Errorf("listeners[%d].type: %s listeners are not implemented yet (only tcp)", i, l.Type))
-		}
-	}
-	if !cfg.Auth.AllowAnonymous || cfg.Auth.PasswordFile != "" || cfg.Auth.ACLFile != "" {
-		errs = append(errs, errors.New("auth: password files and ACLs are not implemented yet; set allow_anonymous: true"))
-	}
 	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
 		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
-	}
-	if cfg.HTTP.Address != "" {
-		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
 	}
 	return errors.Join(errs...)
 }
