@@ -383,6 +383,12 @@ func (c *conn) sendAfterCommit(b *storage.Batch, enc func(dst []byte, err error)
 	c.outMu.Lock()
 	if c.closing {
 		c.outMu.Unlock()
+		// Nobody will be acknowledged, but what routing added to b
+		// (persistent sessions' queues, bridge queues waiting for the
+		// batch's OnDone) is in memory already: write it all the same.
+		ops := *b
+		*b = storage.Batch{}
+		c.srv.commitAsync(&ops)
 		return errClose
 	}
 	c.pending = append(c.pending, pendingCtrl{})
