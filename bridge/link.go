@@ -113,11 +113,7 @@ func (l *link) start() { go l.run() }
 // to the queue.
 func (l *link) stop() {
 	l.cancel()
-	l.mu.Lock()
-	if l.conn != nil {
-		l.conn.Close()
-	}
-	l.mu.Unlock()
+	l.closeConn()
 	<-l.done
 	l.sess.forget()
 	l.q.requeue()

@@ -49,12 +49,15 @@ func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 	return bc, nil
 }
 
+// closeConn closes the current network connection, which ends a dial, a
+// handshake or a connection in progress.
 func (l *link) closeConn() {
 	l.mu.Lock()
-	if l.conn != nil {
-		l.conn.Close()
-	}
+	nc := l.conn
 	l.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
 }
 
 // subscribe makes the remote subscriptions of the inbound rules, on every
