@@ -339,7 +339,7 @@ func (c *client) end(r endReason) {
 	if r == endShutdown || r == endDisconnect {
 		level = slog.LevelDebug
 	}
-	c.log.Log(context.Background(), level, "mqttsn client ended", "client", c.id, "reason", r.String())
+	c.log.Log(context.Background(), level, "mqttsn client ended", "reason", r.String())
 }
 
 // publishWill publishes the will on the client's MQTT connection, if it

@@ -92,7 +92,7 @@ func (c *client) brokerEvent(ev mqttEvent) {
 			// Refused by the broker (ACL): MQTT-SN has no "not
 			// authorized", "not supported" is the nearest [5.3.10].
 			c.t.cnt.rejected.Add(1)
-			c.send(&mqttsn.SubAck{TopicID: r.topicID, MsgID: r.msgID, ReturnCode: mqttsn.NotSupported})
+			c.send(&mqttsn.SubAck{MsgID: r.msgID, ReturnCode: mqttsn.NotSupported})
 			return
 		}
 		if r.tt == mqttsn.TopicNormal && r.topicID != 0 {

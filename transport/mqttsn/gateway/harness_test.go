@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	snclient "github.com/energomonitor/bisquitt/client"
 	snpkt "github.com/energomonitor/bisquitt/packets1"
+	sntopics "github.com/energomonitor/bisquitt/topics"
 	snutil "github.com/energomonitor/bisquitt/util"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgemq/edgemq/broker"
 	"github.com/edgemq/edgemq/transport"
@@ -155,8 +156,12 @@ func expectNone[T any](t *testing.T, ch chan T, d time.Duration) {
 
 // snConfig is a bisquitt client configuration with short retries.
 func snConfig(id string) *snclient.ClientConfig {
+	pre := sntopics.PredefinedTopics{}
+	for id, name := range predefined {
+		pre.Add("*", name, id)
+	}
 	return &snclient.ClientConfig{ClientID: id, CleanSession: true, KeepAlive: 10 * time.Second,
-		ConnectTimeout: 5 * time.Second, RetryDelay: time.Second, RetryCount: 3}
+		ConnectTimeout: 5 * time.Second, RetryDelay: time.Second, RetryCount: 3, PredefinedTopics: pre}
 }
 
 // snConnect dials the gateway with the third-party MQTT-SN client and
