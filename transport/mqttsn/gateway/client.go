@@ -355,11 +355,11 @@ func (c *client) publishWill() {
 		pid = c.freePID()
 	}
 	if err := c.mq.publish(w.topic, w.msg, w.qos, w.retain, false, pid); err != nil {
-		c.log.Warn("mqttsn gateway: will not published: the broker connection is gone", "client", c.id, "err", err)
+		c.log.Warn("mqttsn gateway: will not published: the broker connection is gone", "err", err)
 		return
 	}
 	c.t.cnt.msgsIn.Add(1)
-	c.log.Info("mqttsn client lost: will published", "client", c.id, "topic", string(w.topic))
+	c.log.Info("mqttsn client lost: will published", "topic", string(w.topic))
 	if w.qos == 0 {
 		return
 	}
@@ -383,7 +383,7 @@ func (c *client) publishWill() {
 				return
 			}
 		case <-t.C:
-			c.log.Warn("mqttsn gateway: the broker did not acknowledge the will in time", "client", c.id)
+			c.log.Warn("mqttsn gateway: the broker did not acknowledge the will in time")
 			return
 		}
 	}

@@ -13,7 +13,7 @@ func (c *client) handle(b []byte) {
 	m, err := c.dec.Decode(b)
 	if err != nil {
 		c.t.cnt.malformed.Add(1)
-		c.log.Debug("mqttsn gateway: malformed packet", "client", c.id, "err", err)
+		c.log.Debug("mqttsn gateway: malformed packet", "err", err)
 		return
 	}
 	if c.state == stateActive {
@@ -70,7 +70,7 @@ func (c *client) handleConnected(m mqttsn.Message) {
 		c.send(&mqttsn.WillMsgResp{ReturnCode: mqttsn.Accepted})
 	default:
 		c.t.cnt.notSupported.Add(1)
-		c.log.Debug("mqttsn gateway: unexpected message", "client", c.id, "type", m.Type().String())
+		c.log.Debug("mqttsn gateway: unexpected message", "type", m.Type().String())
 	}
 }
 

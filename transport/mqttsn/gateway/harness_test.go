@@ -39,6 +39,9 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+// predefined are the predefined topic ids of the tests.
+var predefined = map[uint16]string{7: "sensors/predefined", 8: "cmd/predefined"}
+
 // env is a broker on a loopback TCP port with the gateway in front of it.
 type env struct {
 	t        *testing.T
@@ -154,14 +157,16 @@ func expectNone[T any](t *testing.T, ch chan T, d time.Duration) {
 	}
 }
 
-// snConfig is a bisquitt client configuration with short retries.
+// snConfig is a bisquitt client configuration. Loopback UDP loses
+// nothing; a long retry delay keeps bisquitt's retry timers, which race
+// with its replies (a nil DISCONNECT resent), out of the way.
 func snConfig(id string) *snclient.ClientConfig {
 	pre := sntopics.PredefinedTopics{}
 	for id, name := range predefined {
 		pre.Add("*", name, id)
 	}
 	return &snclient.ClientConfig{ClientID: id, CleanSession: true, KeepAlive: 10 * time.Second,
-		ConnectTimeout: 5 * time.Second, RetryDelay: time.Second, RetryCount: 3, PredefinedTopics: pre}
+		ConnectTimeout: 5 * time.Second, RetryDelay: 5 * time.Second, RetryCount: 3, PredefinedTopics: pre}
 }
 
 // snConnect dials the gateway with the third-party MQTT-SN client and

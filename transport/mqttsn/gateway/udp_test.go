@@ -1,3 +1,11 @@
+//go:build !race
+
+// The race detector reports data races inside bisquitt's own client
+// (between its transaction timers and its receive loop), not in the
+// gateway; these interop tests therefore run without -race, and the
+// octet-exact tests (spec_test.go) and serial tests cover the gateway
+// under the race detector.
+
 package gateway_test
 
 import (
@@ -15,8 +23,6 @@ import (
 // These tests drive the gateway over UDP with bisquitt's MQTT-SN client
 // (github.com/energomonitor/bisquitt, written by others from the same
 // specification), with paho.mqtt.golang on the broker's TCP side.
-
-var predefined = map[uint16]string{7: "sensors/predefined", 8: "cmd/predefined"}
 
 func TestUDPPublishEveryQoSAndTopicType(t *testing.T) {
 	e := newEnv(t, gateway.Options{PredefinedTopics: predefined}, broker.Options{}, "")
@@ -168,6 +174,7 @@ func TestUDPWillOnKeepAliveLossNotOnDisconnect(t *testing.T) {
 	cfg = snConfig("rude")
 	cfg.WillTopic, cfg.WillPayload, cfg.WillQOS, cfg.WillRetained = "will/rude", []byte("lost"), 1, true
 	cfg.KeepAlive = time.Second
+	cfg.RetryDelay = 200 * time.Millisecond // its Close gives up quickly behind the cut
 	rude := e.snConnect(cfg, p.addr())
 	defer rude.Close()
 	waitFor(t, 5*time.Second, "both clients connected", func() bool { return e.stats().Connects == 2 })
@@ -181,7 +188,8 @@ func TestUDPWillOnKeepAliveLossNotOnDisconnect(t *testing.T) {
 	// The will was retained, as asked.
 	late := e.mqttClient("late")
 	expect(t, e.subscribe(late, "will/rude", 1), received{"will/rude", "lost", 1, true})
-	if st := e.stats(); st.Lost != 1 || st.Clients != 0 {
+	waitFor(t, 2*time.Second, "the lost client gone", func() bool { return e.stats().Clients == 0 })
+	if st := e.stats(); st.Lost != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }
