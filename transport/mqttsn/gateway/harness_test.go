@@ -3,7 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"fmt"
+
 	"log/slog"
 	"net"
 	"sync"
@@ -44,7 +44,7 @@ var predefined = map[uint16]string{7: "sensors/predefined", 8: "cmd/predefined"}
 
 // env is a broker on a loopback TCP port with the gateway in front of it.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *broker.Server
 	mqttAddr string
 	gw       *gateway.Gateway
@@ -54,7 +54,7 @@ type env struct {
 
 // newEnv starts a broker and a gateway with one UDP socket on 127.0.0.1.
 // broadcast, when not "", is the gateway's broadcast address.
-func newEnv(t *testing.T, opts gateway.Options, bopts broker.Options, broadcast string) *env {
+func newEnv(t testing.TB, opts gateway.Options, bopts broker.Options, broadcast string) *env {
 	t.Helper()
 	e := &env{t: t, logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -281,5 +281,3 @@ func (p *udpProxy) cutOff() {
 	p.cut = true
 	p.mu.Unlock()
 }
-
-func id(t *testing.T, s string) string { return fmt.Sprintf("%s-%d", s, time.Now().UnixNano()%100000) }

@@ -33,6 +33,9 @@ type udpTransport struct {
 	wg    sync.WaitGroup
 }
 
+// udpReadBuffer is the receive buffer asked for each UDP socket.
+const udpReadBuffer = 1 << 20
+
 // maxUDPPacket is the longest MQTT-SN packet: the 3-octet Length's limit.
 const maxUDPPacket = mqttsn.MaxLen
 
@@ -56,6 +59,9 @@ func (g *Gateway) ListenUDP(cfg UDPConfig) (net.Addr, error) {
 		return nil, errorf("listen udp %s: %v", cfg.Address, err)
 	}
 	u.conn = conn
+	// Bursts from many sensors must wait in the socket while the reader
+	// catches up; the kernel caps this at net.core.rmem_max.
+	_ = conn.SetReadBuffer(udpReadBuffer)
 	name := "udp:" + conn.LocalAddr().String()
 	u.tab = newTable(g, name, "udp", &g.udp)
 	u.tab.search = u.gwInfo
