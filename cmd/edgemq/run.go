@@ -64,6 +64,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		listeners = append(listeners, l)
 		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
 	}
+	_, stopMQTTSN, err := startMQTTSN(cfg, srv, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
 
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -71,6 +76,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		l.Close()
 	}
 	listeners = nil
+	stopMQTTSN()
 	shutdownBroker(srv, log)
 	return nil
 }
@@ -94,9 +100,6 @@ func unsupported(cfg *config.Config) error {
 	}
 	if !cfg.Auth.AllowAnonymous || cfg.Auth.PasswordFile != "" || cfg.Auth.ACLFile != "" {
 		errs = append(errs, errors.New("auth: password files and ACLs are not implemented yet; set allow_anonymous: true"))
-	}
-	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
-		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
 	}
 	if len(cfg.Bridges) > 0 {
 		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
