@@ -101,7 +101,7 @@ func (c *client) onConnect(m *mqttsn.Connect) {
 		// knew are forgotten, so that each is REGISTERed again.
 		c.resuming = true
 		c.keepAlive = c.keepAliveOf(m.Duration)
-		c.reg.known = nil
+		c.reg.forgetKnown()
 		if c.fl.kind == flightPublish || c.fl.kind == flightRegister {
 			if c.fl.kind == flightPublish {
 				c.mq.putBack(c.fl.d)
@@ -329,7 +329,7 @@ func (c *client) onSubscribe(m *mqttsn.Subscribe) {
 			return
 		}
 		topicID = 0
-		if bytes.IndexAny(filter, "+#") < 0 {
+		if !bytes.ContainsAny(filter, "+#") {
 			id, ok := c.reg.assign(filter)
 			if !ok {
 				c.t.cnt.congestion.Add(1)

@@ -206,12 +206,6 @@ func (m *mqttConn) putBack(d delivery) {
 	m.mu.Unlock()
 }
 
-func (m *mqttConn) queued() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.q.len()
-}
-
 // close closes the gateway's end; the broker sees the connection end (with
 // no DISCONNECT unless one was written) and the reader ends.
 func (m *mqttConn) close() {

@@ -103,6 +103,14 @@ func TestRegistry(t *testing.T) {
 	if !r.isKnown(a) {
 		t.Fatal("not known after setKnown")
 	}
+	r.forgetKnown()
+	if r.isKnown(a) {
+		t.Fatal("known after forgetKnown")
+	}
+	r.setKnown(a, true)
+	if !r.isKnown(a) {
+		t.Fatal("setKnown after forgetKnown did not stick")
+	}
 	r.reset()
 	if _, ok := r.id([]byte("a/b")); ok || r.isKnown(a) {
 		t.Fatal("reset kept entries")

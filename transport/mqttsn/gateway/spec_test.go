@@ -225,3 +225,51 @@ func TestSearchGWAndAdvertise(t *testing.T) {
 		break
 	}
 }
+
+func TestRawSleeperReconnectsAndPersistentSession(t *testing.T) {
+	e := newEnv(t, gateway.Options{}, broker.Options{}, "")
+	pub := e.mqttClient("publisher")
+	c := dialRaw(t, e.udp)
+	// CONNECT without CleanSession: a persistent session in the broker.
+	c.send(h("0C 04 00 01 00 3C 'keeper'"))
+	c.expect(h("03 05 00"))
+	c.send(h("08 12 20 00 01 'k/1'"))
+	c.expect(h("08 13 20 00 01 00 01 00"))
+	c.send(h("04 18 00 3C")) // sleep 60 s
+	c.expect(h("02 18"))
+	e.publish(pub, "k/1", 1, false, "while-asleep")
+	// Waking with CONNECT (CleanSession 0) instead of PINGREQ: the
+	// connection resumes and what was buffered follows CONNACK. The
+	// client's ids are forgotten, so k/1 is REGISTERed again.
+	c.send(h("0C 04 00 01 00 3C 'keeper'"))
+	c.expect(h("03 05 00"))
+	c.expect(h("09 0A 00 01 00 01 'k/1'"))
+	c.send(h("07 0B 00 01 00 01 00"))
+	c.expect(h("13 0C 20 00 01 00 01 'while-asleep'"))
+	c.send(h("07 0D 00 01 00 01 00"))
+	if st := e.stats(); st.Connects != 1 || st.Asleep != 0 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// The client goes away for good (DISCONNECT); a message for it waits
+	// in its persistent session in the broker, and a new connection with
+	// CleanSession 0 from another port gets it.
+	c.send(h("02 18"))
+	c.expect(h("02 18"))
+	e.publish(pub, "k/1", 1, false, "while-away")
+	c2 := dialRaw(t, e.udp)
+	c2.send(h("0C 04 00 01 00 3C 'keeper'"))
+	c2.expect(h("03 05 00"))
+	c2.expect(h("09 0A 00 01 00 01 'k/1'"))
+	c2.send(h("07 0B 00 01 00 01 00"))
+	c2.expect(h("11 0C 20 00 01 00 02 'while-away'"))
+}
+
+func TestRawBrokerFullIsCongestion(t *testing.T) {
+	e := newEnv(t, gateway.Options{}, broker.Options{Limits: broker.Limits{MaxConnections: 1}}, "")
+	dialRaw(t, e.udp).connect("first", 30)
+	c := dialRaw(t, e.udp)
+	c.send(h("0C 04 04 01 00 3C 'second'"))
+	c.expect(h("03 05 01")) // the broker said "server unavailable"
+	waitFor(t, 2*time.Second, "the refused client gone", func() bool { return e.stats().Clients == 1 })
+}

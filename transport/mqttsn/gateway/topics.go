@@ -60,15 +60,18 @@ func (r *registry) assign(name []byte) (id uint16, ok bool) {
 func (r *registry) isKnown(id uint16) bool { return r.known[id] }
 
 func (r *registry) setKnown(id uint16, known bool) {
-	if r.known == nil {
-		return
-	}
-	if known {
+	switch {
+	case known && r.known == nil:
+		r.known = map[uint16]bool{id: true}
+	case known:
 		r.known[id] = true
-	} else {
+	default:
 		delete(r.known, id)
 	}
 }
+
+// forgetKnown marks every id unknown to the client, which lost its table.
+func (r *registry) forgetKnown() { r.known = nil }
 
 // reset empties the table.
 func (r *registry) reset() {
