@@ -37,7 +37,7 @@ test-unit:
 
 # The race detector needs cgo; it runs on the packages with concurrency.
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/
 
 lint-fast: go
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -51,7 +51,8 @@ lint: lint-fast
 # mosquitto side by side (see bench/README.md).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/packet/ ./broker/
-	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN)
+	@mkdir -p bench/results
+	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN) -json bench/results/mqttbench.json
 
 fuzz: go
 	@for pkg in $$($(GO) list ./...); do \

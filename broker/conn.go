@@ -39,16 +39,16 @@ type conn struct {
 	problemInfo      bool
 	connected        atomic.Bool
 
-	// Reader state.
-	pub        packet.Publish
-	ack        packet.Ack
-	sub        packet.Subscribe
-	unsub      packet.Unsubscribe
-	disc       packet.Disconnect
-	match      matches
-	batch      storage.Batch
-	aliasIn    [][]byte // inbound topic aliases, index alias-1
-	normalExit bool     // DISCONNECT received (no will unless 0x04)
+	// Reader state. Decoders of rare packets are allocated on first use.
+	pub          packet.Publish
+	ack          packet.Ack
+	sub          *packet.Subscribe
+	unsub        *packet.Unsubscribe
+	match        matches
+	batch        storage.Batch
+	aliasIn      [][]byte // inbound topic aliases, index alias-1
+	normalExit   bool     // DISCONNECT received without 0x04: no will
+	disconnected bool     // DISCONNECT received
 
 	// Output shared by reader, committer callbacks and writer.
 	outMu   sync.Mutex
@@ -56,16 +56,23 @@ type conn struct {
 	ctrl    []byte        // encoded control packets ready to write
 	pending []pendingCtrl // control packets waiting for a storage commit, in order
 	closing bool          // no more output; the writer flushes and closes
-	wake    chan struct{} // cap 1: something to write
+
+	// The writer goroutine runs only while there is something to write, so
+	// an idle connection costs one goroutine, not two. wmu guards its state.
+	wmu      sync.Mutex
+	wcond    sync.Cond
+	wrunning bool // a writer goroutine is running
+	wagain   bool // signalled while running: look again before stopping
+	wstopped bool // no writer may start any more (closed, or failed)
+	wstarted bool // CONNACK is queued: deliveries may flow
 
 	// Writer state.
-	writerDone chan struct{}
-	wbuf       []byte
-	outPub     packet.Publish
-	aliasOut   map[string]uint16
-	subIDs     []uint32
-	vec        net.Buffers
-	pidBatch   storage.Batch
+	wbuf     []byte
+	outPub   packet.Publish
+	aliasOut map[string]uint16
+	subIDs   []uint32
+	vec      net.Buffers
+	pidBatch storage.Batch
 
 	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
 
@@ -90,13 +97,26 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		srv:      s,
 		nc:       nc,
 		listener: listener,
-		log:      s.log.With("remote", nc.RemoteAddr().String(), "listener", listener),
-		r:        packet.NewReader(nc, s.limits.MaxPacketSize),
-		wake:     make(chan struct{}, 1),
+		log:      s.log,
+		r:        packet.NewPooledReader(nc, s.limits.MaxPacketSize, readBufferSize, &s.readPool),
 	}
 	c.outCond.L = &c.outMu
+	c.wcond.L = &c.wmu
 	c.info = ClientInfo{Listener: listener, RemoteAddr: nc.RemoteAddr()}
 	return c
+}
+
+// readBufferSize is a connection's read buffer while idle; it grows to
+// 64 KiB while the client sends faster than we read.
+const readBufferSize = 512
+
+// logger returns the connection's logger: after CONNECT it carries the
+// client id, address and listener; before, they are added here.
+func (c *conn) logger() *slog.Logger {
+	if c.connected.Load() {
+		return c.log
+	}
+	return c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener)
 }
 
 // errClose ends the reader loop without a protocol error: a normal
@@ -188,25 +208,32 @@ func (c *conn) handle(h packet.Header, body []byte) error {
 		}
 		return c.handleAck(&c.ack)
 	case packet.SUBSCRIBE:
+		if c.sub == nil {
+			c.sub = new(packet.Subscribe)
+		}
 		if err := c.sub.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleSubscribe(&c.sub)
+		return c.handleSubscribe(c.sub)
 	case packet.UNSUBSCRIBE:
+		if c.unsub == nil {
+			c.unsub = new(packet.Unsubscribe)
+		}
 		if err := c.unsub.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleUnsubscribe(&c.unsub)
+		return c.handleUnsubscribe(c.unsub)
 	case packet.PINGREQ:
 		if h.Remaining != 0 {
 			return &packet.Error{Code: packet.MalformedPacket, Packet: h.Type, Msg: "PINGREQ with a body"}
 		}
 		return c.sendCtrl(packet.AppendPingresp(nil))
 	case packet.DISCONNECT:
-		if err := c.disc.Decode(h, body, c.version); err != nil {
+		var d packet.Disconnect
+		if err := d.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleDisconnect(&c.disc)
+		return c.handleDisconnect(&d)
 	case packet.CONNECT:
 		// [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
 		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: "second CONNECT on one connection"}
@@ -232,6 +259,7 @@ func (c *conn) handleDisconnect(d *packet.Disconnect) error {
 	}
 	// [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 keeps it.
 	c.normalExit = d.Code != packet.DisconnectWithWill
+	c.disconnected = true
 	return errClose
 }
 
@@ -325,12 +353,51 @@ func (c *conn) flushPendingLocked() {
 	}
 }
 
-// signal wakes the writer.
+// signal makes the writer look for work, starting it if it is not running.
 func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.wmu.Lock()
+	switch {
+	case c.wrunning:
+		c.wagain = true
+	case c.wstarted && !c.wstopped:
+		c.wrunning = true
+		go c.writeLoop()
 	}
+	c.wmu.Unlock()
+}
+
+// startWriter lets the writer run (CONNACK is queued) and starts it.
+func (c *conn) startWriter() {
+	c.wmu.Lock()
+	c.wstarted = true
+	c.wmu.Unlock()
+	c.signal()
+}
+
+// stopWriter forbids new writer runs and waits for a running one.
+func (c *conn) stopWriter() {
+	c.wmu.Lock()
+	c.wstopped = true
+	for c.wrunning {
+		c.wcond.Wait()
+	}
+	c.wmu.Unlock()
+}
+
+// writerIdle ends a writer run unless it was signalled meanwhile; it
+// reports whether the writer must look again.
+func (c *conn) writerIdle(failed bool) (again bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if failed {
+		c.wstopped = true
+	} else if c.wagain {
+		c.wagain = false
+		return true
+	}
+	c.wrunning = false
+	c.wcond.Broadcast()
+	return false
 }
 
 // refuseBusy answers a connection over MaxConnections with CONNACK
@@ -351,7 +418,7 @@ func (c *conn) refuseBusy() {
 	}
 	ack := packet.Connack{Code: code}
 	c.nc.Write(ack.Append(nil, v))
-	c.log.Warn("connection refused: max_connections reached", "max_connections", c.srv.limits.MaxConnections)
+	c.logger().Warn("connection refused: max_connections reached", "max_connections", c.srv.limits.MaxConnections)
 }
 
 // shutdown is called by Server.Shutdown: v5 clients get DISCONNECT
@@ -374,8 +441,10 @@ func (c *conn) closeWith(last []byte) {
 		c.ctrl = append(c.ctrl, last...)
 		c.closing = true
 		c.outCond.Broadcast()
-		started := c.writerDone != nil
 		c.outMu.Unlock()
+		c.wmu.Lock()
+		started := c.wstarted && !c.wstopped
+		c.wmu.Unlock()
 		// A stalled client must not hold the close up for long.
 		c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
 		if started {
@@ -399,23 +468,26 @@ func (c *conn) finish(err error) {
 	var code packet.ReasonCode
 	switch {
 	case errors.Is(err, errClose):
+		if c.normalExit || c.disconnected {
+			c.log.Info("client disconnected", "will", !c.normalExit && c.will != nil)
+		}
 	case errors.As(err, &pe):
 		code = pe.Code
 		c.srv.stats.protocolErrors.Add(1)
 		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
-			c.log.Info("closing connection", "reason", pe.Error())
+			c.logger().Info("closing connection", "reason", pe.Error())
 		} else {
-			c.log.Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
+			c.logger().Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
 		}
 	case errors.As(err, &code):
-		c.log.Warn("closing connection", "reason", code.String())
+		c.logger().Warn("closing connection", "reason", code.String())
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		if c.connected.Load() && !c.takenOver.Load() {
-			c.log.Info("client closed the connection without DISCONNECT")
+			c.logger().Info("client closed the connection without DISCONNECT")
 		}
 	default:
 		if !c.takenOver.Load() {
-			c.log.Info("connection lost", "err", err.Error())
+			c.logger().Info("connection lost", "err", err.Error())
 		}
 	}
 	var last []byte
@@ -427,10 +499,9 @@ func (c *conn) finish(err error) {
 		last = d.Append(nil, c.version)
 	}
 	c.closeWith(last)
-	if c.writerDone != nil {
-		<-c.writerDone
-	}
+	c.stopWriter()
 	c.nc.Close()
+	c.r.Release()
 	if c.sess != nil {
 		c.srv.detach(c)
 	}

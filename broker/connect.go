@@ -43,7 +43,7 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 			code = code5
 		}
 		c.writeConnack(v, &packet.Connack{Code: code})
-		c.log.Warn("connection refused", "client", string(p.ClientID), "username", string(p.Username), "reason", why)
+		c.logger().Warn("connection refused", "client", string(p.ClientID), "username", string(p.Username), "reason", why)
 		return errClose
 	}
 
@@ -58,7 +58,6 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 		assigned = true
 	}
 	c.info.ClientID = id
-	c.log = c.log.With("client", id)
 
 	// Keep alive: v5 clients are told the Server Keep Alive; 3.1.1 clients
 	// asking for more than max_keepalive are refused, as mosquitto does.
@@ -91,10 +90,10 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 			if !errors.As(err, &code) {
 				code = packet.NotAuthorized
 			}
+			// 3.1.1 0x04 means malformed credentials [MQTT-3.2.2.3]; wrong
+			// ones are 0x05 "not authorized", as mosquitto answers.
 			code3 := packet.V3NotAuthorized
-			if code == packet.BadUsernameOrPassword {
-				code3 = packet.V3BadUsernameOrPassword
-			} else if code == packet.ServerBusy || code == packet.ServerUnavailable {
+			if code == packet.ServerBusy || code == packet.ServerUnavailable {
 				code3 = packet.V3ServerUnavailable
 			}
 			return refuse(code, code3, "authentication failed: "+err.Error())
@@ -172,11 +171,10 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 	}
 	c.outMu.Lock()
 	c.ctrl = ack.Append(c.ctrl, v)
-	c.writerDone = make(chan struct{})
 	c.outMu.Unlock()
+	c.log = s.log.With("client", id, "remote", c.nc.RemoteAddr().String(), "listener", c.listener)
 	c.connected.Store(true)
-	go c.writeLoop()
-	c.signal()
+	c.startWriter()
 
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)

@@ -33,6 +33,20 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// hasLine reports whether one log line contains all of parts.
+func (l *logBuffer) hasLine(parts ...string) bool {
+	for _, line := range strings.Split(l.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -359,4 +373,3 @@ func seq(prefix string, n int) []string {
 }
 
 var _ = io.EOF
-var _ = strings.Contains

@@ -27,6 +27,11 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if c.version == packet.V5 && p.Props.Has(packet.PropSubscriptionID) {
+		// [MQTT-3.3.4-6]
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "properties",
+			Msg: "subscription identifier in a PUBLISH from a client"}
+	}
 
 	if p.QoS > 0 && c.version == packet.V5 {
 		// Inbound flow control [MQTT-3.3.4-7]: count what we have not yet
@@ -76,10 +81,18 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 		m.Hold()
 		m.fill(p, topic)
 		m.from = sess.uid
-		if p.Retain {
-			s.retain(m, &c.batch)
-		}
-		if s.route(m, &c.match, &c.batch) == 0 && c.version == packet.V5 {
+		if p.Retain && !s.retain(m, &c.batch) && c.version == packet.V5 && p.QoS > 0 {
+			// retained_max is reached: a v5 publisher is told 0x97 and
+			// the message is not routed (an error code means "not
+			// accepted"). 3.1.1 and QoS 0 publishers cannot be told:
+			// their message is routed without being retained.
+			code = packet.QuotaExceeded
+			if p.QoS == 2 {
+				sess.mu.Lock()
+				sess.removeInQoS2(p.PacketID)
+				sess.mu.Unlock()
+			}
+		} else if s.route(m, &c.match, &c.batch) == 0 && c.version == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}
 		m.Release()

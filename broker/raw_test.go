@@ -64,6 +64,7 @@ func TestBadInput(t *testing.T) {
 		{"wildcard in topic name", packet.V5, true, []byte{0x30, 5, 0, 2, 'a', '#', 0}, packet.TopicNameInvalid, "bad input"},
 		{"second CONNECT", packet.V5, true, nil, packet.ProtocolError, "second CONNECT"},
 		{"oversize packet", packet.V5, true, append([]byte{0x30, 0x90, 0x10, 0, 1, 'a'}, make([]byte, 2061)...), packet.PacketTooLarge, "bad input"},
+		{"subscription identifier from a client", packet.V5, true, []byte{0x30, 6, 0, 1, 'a', 2, 0x0B, 5}, packet.ProtocolError, "subscription identifier"},
 		{"PUBLISH before CONNECT", packet.V5, false, []byte{0x30, 4, 0, 1, 'a', 'x'}, 0xFF, "not CONNECT"},
 		{"3.1.1 malformed: closed without DISCONNECT", packet.V311, true, []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F}, 0xFF, "bad input"},
 		{"3.1.1 second CONNECT", packet.V311, true, nil, 0xFF, "second CONNECT"},

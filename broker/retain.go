@@ -24,8 +24,9 @@ func (r *retainedStore) len() int {
 
 // retain records m as the retained message of its topic; an empty payload
 // clears it [MQTT-3.3.1-10]. Beyond retained_max topics, new topics are
-// refused (counted and logged); existing ones are still replaced.
-func (s *Server) retain(m *Message, b *storage.Batch) {
+// refused (counted and logged) and retain returns false; existing ones are
+// still replaced.
+func (s *Server) retain(m *Message, b *storage.Batch) bool {
 	topic := string(m.Topic)
 	r := &s.retained
 	r.mu.Lock()
@@ -39,13 +40,13 @@ func (s *Server) retain(m *Message, b *storage.Batch) {
 				b.Delete(bucketRetained, []byte(topic))
 			}
 		}
-		return
+		return true
 	}
 	if old == nil && len(r.m) >= s.limits.RetainedMax {
 		r.mu.Unlock()
 		s.stats.retainedRefused.Add(1)
 		s.log.Warn("retained message refused: retained_max reached", "topic", topic, "retained_max", s.limits.RetainedMax)
-		return
+		return false
 	}
 	m.Hold()
 	r.m[topic] = m
@@ -53,9 +54,11 @@ func (s *Server) retain(m *Message, b *storage.Batch) {
 	if old != nil {
 		old.Release()
 	}
-	if s.store != nil {
+	// $SYS topics are regenerated at start: not worth flash writes.
+	if s.store != nil && !strings.HasPrefix(topic, "$SYS/") {
 		b.Put(bucketRetained, []byte(topic), encodeMessage(m))
 	}
+	return true
 }
 
 // sendRetained queues the retained messages matching sub for its session,

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgemq/edgemq/broker/packet"
 	"github.com/edgemq/edgemq/storage"
 )
 
@@ -32,6 +33,7 @@ type Server struct {
 	retained retainedStore
 	msgs     messagePool
 	bufPool  bufPool
+	readPool packet.BufferPool
 
 	mu       sync.Mutex
 	sessions map[string]*session

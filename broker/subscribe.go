@@ -71,6 +71,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		existed := s.addSubscription(sess, sub, &b)
 		codes[i] = packet.ReasonCode(sub.qos)
+		c.log.Debug("subscribed", "filter", filter, "qos", sub.qos)
 		// Retained messages [MQTT-3.3.1-9..11], never for shared
 		// subscriptions [MQTT-4.8.2-?: v5 3.3.1.3].
 		if group == "" && (sub.retainHandling == 0 || sub.retainHandling == 1 && !existed) {

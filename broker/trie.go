@@ -12,9 +12,9 @@ import (
 type subscription struct {
 	sess              *session // nil for in-process handlers
 	handler           Handler  // in-process subscriber, or nil
-	filter            string // the filter as the client sent it, "$share/g/f" included
-	topicFilter       string // the filter without "$share/g/"
-	group             string // shared subscription group, "" when not shared
+	filter            string   // the filter as the client sent it, "$share/g/f" included
+	topicFilter       string   // the filter without "$share/g/"
+	group             string   // shared subscription group, "" when not shared
 	qos               byte
 	noLocal           bool
 	retainAsPublished bool

@@ -41,50 +41,58 @@ type vecSeg struct {
 
 // writeLoop is the connection's writer: it sends control packets and the
 // session's queued messages in large writes, and respects the inflight
-// window. It stops when the connection is closing.
+// window. It runs while there is work (see signal) and stops when the
+// connection is closing.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
 	var segs []vecSeg
 	var out []outgoing
 	bufPool := &c.srv.bufPool
-	for range c.wake {
-		for {
-			if c.wbuf == nil {
-				c.wbuf = bufPool.get()
+	for {
+		if c.wbuf == nil {
+			c.wbuf = bufPool.get()
+		}
+		var closing, more bool
+		closing, more, out = c.fill(out[:0])
+		now := time.Now()
+		for i := range out {
+			segs = c.encode(&out[i], segs, now)
+			out[i] = outgoing{}
+		}
+		err := c.flush(segs)
+		for i := range segs {
+			segs[i].msg.Release()
+			segs[i] = vecSeg{}
+		}
+		segs = segs[:0]
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
+				c.log.Warn("client is not reading: write timed out, closing")
 			}
-			var closing, more bool
-			out = out[:0]
-			closing, more, out = c.fill(out)
-			now := time.Now()
-			for i := range out {
-				segs = c.encode(&out[i], segs, now)
-				out[i] = outgoing{}
-			}
-			err := c.flush(segs)
-			for i := range segs {
-				segs[i].msg.Release()
-				segs[i] = vecSeg{}
-			}
-			segs = segs[:0]
-			if err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
-					c.log.Warn("client is not reading: write timed out, closing")
-				}
-				c.nc.Close() // unblocks the reader
+			c.nc.Close() // unblocks the reader
+			c.releaseWbuf()
+			c.writerIdle(true)
+			return
+		}
+		if closing {
+			c.releaseWbuf()
+			c.writerIdle(true)
+			return
+		}
+		if !more {
+			c.releaseWbuf()
+			if !c.writerIdle(false) {
 				return
-			}
-			if closing {
-				return
-			}
-			if !more {
-				if cap(c.wbuf) <= keepWbuf*4 {
-					bufPool.put(c.wbuf)
-				}
-				c.wbuf = nil
-				break
 			}
 		}
 	}
+}
+
+// releaseWbuf gives the write buffer back, so an idle connection holds none.
+func (c *conn) releaseWbuf() {
+	if cap(c.wbuf) <= keepWbuf*4 {
+		c.srv.bufPool.put(c.wbuf)
+	}
+	c.wbuf = nil
 }
 
 // fill moves pending control packets into wbuf and takes a batch of

@@ -1,9 +1,11 @@
-//go:build (amd64 || arm64 || riscv64) && !nobadger
+//go:build (amd64 || arm64) && !nobadger
 
-// Badger is built only for the 64-bit targets where it works. On 32-bit ARM
-// a shift bug in ristretto corrupts tables and on MIPS unaligned []uint32
-// reads die with SIGBUS, so those binaries must not link it at all; they get
-// badger_off.go. The nobadger tag drops it from a 64-bit build too.
+// Badger is built only for the 64-bit targets where it works: amd64 and
+// arm64. On 32-bit ARM a shift bug in ristretto corrupts tables, on MIPS
+// unaligned []uint32 reads die with SIGBUS, and on riscv64 ristretto's
+// mremap size check fails every file shrink (see the package doc), so
+// those binaries must not link it at all; they get badger_off.go. The
+// nobadger tag drops it from a 64-bit build too.
 
 package storage
 

@@ -1,4 +1,4 @@
-//go:build unix && (amd64 || arm64 || riscv64) && !nobadger
+//go:build unix && (amd64 || arm64) && !nobadger
 
 package storage
 

@@ -1,8 +1,8 @@
-//go:build !((amd64 || arm64 || riscv64) && !nobadger)
+//go:build !((amd64 || arm64) && !nobadger)
 
 // This file replaces badger.go on targets where badger v4 does not work
-// (32-bit ARM, MIPS, mips64 and the rest) or with the nobadger tag, so that
-// those binaries do not link badger at all.
+// (32-bit ARM, MIPS, riscv64 and the rest) or with the nobadger tag, so
+// that those binaries do not link badger at all.
 
 package storage
 

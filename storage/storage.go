@@ -14,19 +14,26 @@
 //
 // Options.Engine "auto" (the default) picks:
 //
-//   - badger on linux/amd64, arm64 and riscv64 (Raspberry Pi 3/4/5 with a
-//     64-bit OS, x86 gateways, RISC-V boards). Badger is an LSM tree: writes
-//     are sequential appends, which suits SD cards and eMMC, and queue
-//     workloads (append at the end, delete from the front) do not fragment
-//     it. It is tuned for small devices (DefaultBadgerOptions: about 50 MB
-//     peak RSS instead of 160 MB with badger's defaults).
-//   - bolt everywhere else: 32-bit ARM (ARMv5/v6/v7 routers, Pi Zero with a
-//     32-bit OS), MIPS and mipsle (most OpenWrt routers), mips64. Badger v4
-//     is broken there: on 32-bit ARM a shift bug in its ristretto
-//     dependency corrupts tables, and on MIPS it reads []uint32 at
-//     unaligned addresses and dies with SIGBUS. It is not merely avoided at run time
-//     but never compiled for those targets (see the build constraint in
-//     badger.go), so the binaries stay smaller and cannot reach that code.
+//   - badger on linux/amd64 and arm64 (Raspberry Pi 3/4/5 with a 64-bit OS,
+//     x86 gateways). Badger is an LSM tree: writes are sequential appends,
+//     which suits SD cards and eMMC, and queue workloads (append at the end,
+//     delete from the front) do not fragment it. It is tuned for small
+//     devices (DefaultBadgerOptions).
+//   - bolt everywhere else. Badger v4 is broken on the other targets, so it
+//     is not merely avoided at run time but never compiled for them (see the
+//     build constraint in badger.go): the binaries stay smaller and cannot
+//     reach that code.
+//     32-bit ARM (ARMv5/v6/v7 routers, Pi Zero with a 32-bit OS): a shift
+//     bug in its ristretto dependency corrupts tables.
+//     MIPS, mipsle, mips64 (most OpenWrt routers): it reads []uint32 at
+//     unaligned addresses and dies with SIGBUS.
+//     riscv64: ristretto (v2.2.0 to v2.4.2) checks the size mremap returns
+//     in the second syscall result register, which on riscv64 holds the old
+//     size; every shrink of an mmapped file fails "mremap size mismatch".
+//     Badger then cannot rotate its value log (the first write past 16 MiB
+//     of large values fails) nor reopen after a crash (replaying a memtable
+//     truncates it). Seen in this package's crash test under qemu-riscv64;
+//     ristretto PR #499 (open) would fix it.
 //     Bolt is a copy-on-write B+tree in one mmapped file, pure Go, and works
 //     on every GOARCH Go supports.
 //   - memory when Options.Dir is "": nothing survives a restart.

@@ -249,7 +249,7 @@ func (s *Store) commit(group []commitReq) {
 	if s.mode == SyncAlways {
 		for i, r := range group {
 			if res[i] == nil {
-				res[i] = s.write(r.b, true, 1)
+				res[i] = s.write(r.b, true)
 			}
 			s.finish(r, res[i])
 		}
@@ -263,13 +263,13 @@ func (s *Store) commit(group []commitReq) {
 			s.merged.Ops = append(s.merged.Ops, r.b.Ops...)
 		}
 	}
-	err := s.write(&s.merged, sync, accepted)
+	err := s.write(&s.merged, sync)
 	s.merged.Reset()
 	if errors.Is(err, ErrTooLarge) && accepted > 1 {
 		// The group did not fit in one transaction: each batch alone.
 		for i, r := range group {
 			if res[i] == nil {
-				res[i] = s.write(r.b, sync, 1)
+				res[i] = s.write(r.b, sync)
 			}
 		}
 	} else if err != nil {
@@ -284,8 +284,8 @@ func (s *Store) commit(group []commitReq) {
 	}
 }
 
-// write writes b (batches batches merged) to the engine and counts it.
-func (s *Store) write(b *Batch, sync bool, batches int) error {
+// write writes b to the engine and counts it.
+func (s *Store) write(b *Batch, sync bool) error {
 	if b.Len() == 0 {
 		return nil
 	}

@@ -2,7 +2,9 @@ package packet
 
 import (
 	"io"
+	"math/bits"
 	"strconv"
+	"sync"
 )
 
 // DefaultReaderSize is the buffer a Reader starts with and shrinks back to.
@@ -35,6 +37,53 @@ type Reader struct {
 	r, w int
 	err  error // sticky: a decode error, or the read error once buffered packets are out
 	rerr error // read error not reported yet
+
+	pool *BufferPool // where buffers come from and go back to; nil: make
+	full bool        // the last read filled the buffer: the sender is ahead
+}
+
+// maxGrowSize is the largest buffer a Reader grows to because its reads
+// fill the buffer (a busy sender); only a bigger packet makes it larger.
+const maxGrowSize = 64 << 10
+
+// BufferPool recycles Reader buffers by power-of-two size class, from
+// 512 bytes to 64 KiB, so that Readers can grow while a sender is busy and
+// shrink back while it is idle without making garbage. It is safe for
+// concurrent use; the zero value is ready.
+type BufferPool struct {
+	classes [8]sync.Pool // 512 << i
+}
+
+func poolClass(n int) int {
+	if n <= 512 {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - 9
+}
+
+// get returns a buffer of at least n bytes (exactly a class size when
+// pooled).
+func (p *BufferPool) get(n int) []byte {
+	c := poolClass(n)
+	if p == nil || c >= len(p.classes) {
+		return make([]byte, n)
+	}
+	if b, ok := p.classes[c].Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 512<<c)
+}
+
+// put returns b to its class, if it is exactly a class size.
+func (p *BufferPool) put(b []byte) {
+	if p == nil || len(b) < 512 {
+		return
+	}
+	c := poolClass(len(b))
+	if c >= len(p.classes) || len(b) != 512<<c {
+		return
+	}
+	p.classes[c].Put(&b)
 }
 
 // NewReader returns a Reader with a DefaultReaderSize buffer that rejects
@@ -47,11 +96,42 @@ func NewReader(r io.Reader, maxPacketSize int) *Reader {
 // NewReaderSize is NewReader with an initial buffer of size bytes
 // (at least 16).
 func NewReaderSize(r io.Reader, maxPacketSize, size int) *Reader {
+	return NewPooledReader(r, maxPacketSize, size, nil)
+}
+
+// NewPooledReader is NewReaderSize with buffers taken from and returned to
+// pool. Such a Reader also grows, up to 64 KiB, while its reads fill the
+// buffer, and shrinks back to size whenever it has caught up with its
+// source, so an idle connection holds size bytes and a busy one reads many
+// packets per system call. Release returns the buffer when done.
+func NewPooledReader(r io.Reader, maxPacketSize, size int, pool *BufferPool) *Reader {
 	size = max(size, minReaderSize)
 	if maxPacketSize <= 0 || maxPacketSize > MaxRemaining+5 {
 		maxPacketSize = MaxRemaining + 5
 	}
-	return &Reader{src: r, max: maxPacketSize, size: size, buf: make([]byte, size)}
+	if pool != nil && size <= maxGrowSize {
+		size = 512 << poolClass(size) // a class size, so shrinking lands on it
+	}
+	rd := &Reader{src: r, max: maxPacketSize, size: size, pool: pool}
+	rd.buf = rd.alloc(size)
+	return rd
+}
+
+func (rd *Reader) alloc(n int) []byte {
+	if rd.pool == nil {
+		return make([]byte, n)
+	}
+	return rd.pool.get(n)
+}
+
+// Release returns the Reader's buffer to its pool; the Reader must not be
+// used afterwards.
+func (rd *Reader) Release() {
+	rd.pool.put(rd.buf)
+	rd.buf = nil
+	if rd.err == nil {
+		rd.err = io.ErrClosedPipe
+	}
 }
 
 // Buffered returns the number of bytes read from the source but not yet
@@ -113,6 +193,8 @@ func (rd *Reader) fill(need int) error {
 	switch {
 	case need > len(rd.buf):
 		rd.resize(max(need, min(2*len(rd.buf), rd.max)))
+	case rd.full && rd.pool != nil && len(rd.buf) < maxGrowSize && need <= 2*len(rd.buf):
+		rd.resize(2 * len(rd.buf)) // the sender is ahead: read more at once
 	case len(rd.buf) > rd.size && pending <= rd.size && need <= rd.size:
 		rd.resize(rd.size) // back to small before waiting for input
 	case rd.r > 0:
@@ -122,6 +204,7 @@ func (rd *Reader) fill(need int) error {
 	for empty := 0; ; empty++ {
 		n, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += n
+		rd.full = rd.w == len(rd.buf)
 		if err != nil {
 			rd.rerr = err
 		}
@@ -139,8 +222,11 @@ func (rd *Reader) fill(need int) error {
 
 // resize moves the pending bytes into a new buffer of size bytes.
 func (rd *Reader) resize(size int) {
-	b := make([]byte, size)
+	b := rd.alloc(size)
 	rd.w = copy(b, rd.buf[rd.r:rd.w])
 	rd.r = 0
+	if rd.pool != nil {
+		rd.pool.put(rd.buf)
+	}
 	rd.buf = b
 }

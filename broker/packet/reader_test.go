@@ -337,3 +337,50 @@ func TestReaderNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per packet", n)
 	}
 }
+
+// TestPooledReaderAdapts: a pooled Reader grows while its reads fill the
+// buffer, up to 64 KiB, and is back at its initial size once it has caught
+// up with the source, returning buffers to the pool.
+func TestPooledReaderAdapts(t *testing.T) {
+	var pool BufferPool
+	p := Publish{Topic: []byte("a/b"), Payload: make([]byte, 100)}
+	one := p.Append(nil, V311)
+	var stream []byte
+	for range 2000 { // ~214 KB, available at once: the sender is ahead
+		stream = append(stream, one...)
+	}
+	src := &chunkReader{chunks: [][]byte{stream}}
+	rd := NewPooledReader(src, 1<<20, 500, &pool)
+	if rd.BufferSize() != 512 {
+		t.Fatalf("initial buffer %d, want 512 (a pool class)", rd.BufferSize())
+	}
+	largest := 0
+	for range 2000 {
+		if _, _, err := rd.Next(); err != nil {
+			t.Fatal(err)
+		}
+		largest = max(largest, rd.BufferSize())
+	}
+	if largest != maxGrowSize {
+		t.Fatalf("largest buffer %d, want %d", largest, maxGrowSize)
+	}
+	if src.reads > 20 {
+		t.Fatalf("%d reads for 214 KB: the buffer did not grow", src.reads)
+	}
+	// Caught up: the next Next shrinks before waiting on the source.
+	src.chunks = [][]byte{one}
+	if _, _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if rd.BufferSize() != 512 {
+		t.Fatalf("buffer %d after catching up, want 512", rd.BufferSize())
+	}
+	// A buffer went back to the pool and comes out again.
+	if b := pool.get(maxGrowSize); len(b) != maxGrowSize {
+		t.Fatalf("pool gave %d bytes", len(b))
+	}
+	rd.Release()
+	if _, _, err := rd.Next(); err == nil {
+		t.Fatal("Next after Release succeeded")
+	}
+}

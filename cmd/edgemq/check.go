@@ -34,14 +34,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkFiles reports each file named by cfg that cannot be opened for
-// reading, or that is not a regular file, at its key and line. Parsing the
-// files' contents is left to the packages that own them.
+// checkFiles reports each file named by cfg that cannot be read, or whose
+// contents the package that owns it refuses (see fileProblem), at its key
+// and line.
 func checkFiles(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	for _, ref := range cfg.Files() {
-		if msg := readable(ref.Path); msg != "" {
-			errs = append(errs, cfg.ErrorAt(ref.Key, fmt.Sprintf("cannot read %q: %s", ref.Path, msg)))
+		if msg := fileProblem(cfg, ref); msg != "" {
+			errs = append(errs, cfg.ErrorAt(ref.Key, msg))
 		}
 	}
 	return errs

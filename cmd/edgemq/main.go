@@ -3,6 +3,7 @@
 //	edgemq                    run with the embedded default config (loopback only)
 //	edgemq -c FILE            run with FILE
 //	edgemq check -c FILE      validate FILE: errors with line numbers, exit 1 on error
+//	edgemq passwd FILE USER   add or replace a user of a password file
 //	edgemq version            version, commit, platform, Go version
 //	edgemq help               usage
 //
@@ -29,6 +30,10 @@ const usage = `Usage:
                           config (127.0.0.1:1883 only, anonymous, ./edgemq-data)
   edgemq check -c FILE    validate a config file and the files it names;
                           print each problem with its line, exit 1 if any
+  edgemq passwd [-cost N] FILE USER
+                          add or replace USER in the password file FILE
+                          (bcrypt, cost 8 unless -cost); prompts on a
+                          terminal, else reads one line from stdin
   edgemq version          print version, commit, platform and Go version
   edgemq help             print this help
 
@@ -52,6 +57,8 @@ func realMain(args []string, stdout, stderr io.Writer, run runFunc) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
+	case "passwd":
+		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0

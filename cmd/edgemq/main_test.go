@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgemq/edgemq/config"
+	"github.com/edgemq/edgemq/internal/testpki"
 )
 
 // buildEdgemq builds the real binary, with a version and commit set the way
@@ -69,8 +70,8 @@ func TestBinary(t *testing.T) {
 	}
 	bin := buildEdgemq(t)
 	dir := t.TempDir()
-	cert := writeFile(t, dir, "server.crt", "not parsed by check yet\n")
-	key := writeFile(t, dir, "server.key", "not parsed by check yet\n")
+	pair := testpki.NewCA(t, dir, "ca").Server(t, "server")
+	cert, key := pair.CertFile, pair.KeyFile
 	good := writeFile(t, dir, "good.yaml", `listeners:
   - {type: tcp, address: "127.0.0.1:1883"}
   - {type: tls, address: "127.0.0.1:8883", cert_file: "`+cert+`", key_file: "`+key+`"}

@@ -22,6 +22,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := unsupported(cfg); err != nil {
 		return err
 	}
+	rl := newReloader(log) // SIGHUP: see reload.go
+	defer rl.watch(ctx)()
 	var store *storage.Store
 	if cfg.DataDir != "" {
 		st, err := openStore(cfg, log)
@@ -38,12 +40,18 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("data_dir is empty: nothing is persisted; sessions and retained messages are lost on restart")
 	}
 
+	authn, authz, err := newSecurity(cfg, log, rl)
+	if err != nil {
+		return err
+	}
 	srv, err := broker.New(broker.Options{
 		Logger:      log,
 		Store:       store,
 		Limits:      brokerLimits(cfg.Limits),
 		SysInterval: cfg.SysInterval,
 		Version:     versionString(),
+		Auth:        authn,
+		ACL:         authz,
 	})
 	if err != nil {
 		return err
@@ -55,14 +63,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			l.Close()
 		}
 	}()
-	for i, lc := range cfg.Listeners {
-		l, err := transport.ListenTCP(lc.Name, lc.Address, srv.ServeConn, log)
-		if err != nil {
-			shutdownBroker(srv, log)
-			return fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
-		}
-		listeners = append(listeners, l)
-		log.Info("listening", "listener", l.Name(), "address", l.Addr().String(), "type", string(lc.Type))
+	if listeners, err = startListeners(cfg, srv.ServeConn, log, rl); err != nil {
+		shutdownBroker(srv, log)
+		return err
 	}
 	_, stopMQTTSN, err := startMQTTSN(cfg, srv, log)
 	if err != nil {
@@ -78,6 +81,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	listeners = nil
 	stopMQTTSN()
 	shutdownBroker(srv, log)
+	log.Info("stopped")
 	return nil
 }
 
@@ -93,14 +97,6 @@ func shutdownBroker(srv *broker.Server, log *slog.Logger) {
 // the key, rather than ignoring it.
 func unsupported(cfg *config.Config) error {
 	var errs []error
-	for i, l := range cfg.Listeners {
-		if l.Type != config.ListenerTCP {
-			errs = append(errs, fmt.Errorf("listeners[%d].type: %s listeners are not implemented yet (only tcp)", i, l.Type))
-		}
-	}
-	if !cfg.Auth.AllowAnonymous || cfg.Auth.PasswordFile != "" || cfg.Auth.ACLFile != "" {
-		errs = append(errs, errors.New("auth: password files and ACLs are not implemented yet; set allow_anonymous: true"))
-	}
 	if len(cfg.Bridges) > 0 {
 		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
 	}

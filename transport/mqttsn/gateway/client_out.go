@@ -116,8 +116,11 @@ func (c *client) brokerAck(t packet.Type, pid uint16) {
 // PINGRESP and goes back to sleep.
 func (c *client) pump() {
 	for c.mq != nil && (c.state == stateActive || c.state == stateAwake) && c.fl.kind == flightNone && !c.ended {
-		d, ok := c.mq.next()
-		if !ok {
+		d, st := c.mq.next()
+		if st == nextLater {
+			return
+		}
+		if st == nextEmpty {
 			if c.state == stateAwake {
 				c.send(&mqttsn.PingResp{})
 				c.setState(stateAsleep)
@@ -228,7 +231,7 @@ func (c *client) onRegAck(m *mqttsn.RegAck) {
 	}
 	// The client refused the topic: drop the delivery that needed it.
 	name, _ := c.reg.name(id)
-	if d, ok := c.mq.next(); ok && string(d.topic()) == string(name) {
+	if d, st := c.mq.next(); st == nextReady && string(d.topic()) == string(name) {
 		c.mq.take()
 		c.t.cnt.rejected.Add(1)
 		c.dropDelivery(d)

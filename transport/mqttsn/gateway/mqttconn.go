@@ -182,14 +182,29 @@ func (m *mqttConn) events(dst []mqttEvent) ([]mqttEvent, error) {
 	return dst, err
 }
 
-// next returns the oldest queued delivery without removing it.
-func (m *mqttConn) next() (delivery, bool) {
+// nextState says what next found.
+type nextState uint8
+
+const (
+	nextReady nextState = iota // a delivery
+	nextEmpty                  // nothing queued
+	nextLater                  // control packets arrived first: handle them before any delivery
+)
+
+// next returns the oldest queued delivery without removing it. A SUBACK
+// read before a retained PUBLISH must reach the client first, so next
+// holds deliveries back while control packets wait (the loop has been
+// woken for them).
+func (m *mqttConn) next() (delivery, nextState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if d := m.q.peek(); d != nil {
-		return *d, true
+	if len(m.ctrl) > 0 {
+		return delivery{}, nextLater
 	}
-	return delivery{}, false
+	if d := m.q.peek(); d != nil {
+		return *d, nextReady
+	}
+	return delivery{}, nextEmpty
 }
 
 // take removes the oldest queued delivery.

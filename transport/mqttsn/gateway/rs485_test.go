@@ -242,7 +242,8 @@ func TestSerialRS485DriverEnableFallback(t *testing.T) {
 	line := newPTYLine(t)
 	cfg := gateway.SerialConfig{Device: line.gw, Baud: 115200, Framing: gateway.FramingRS485,
 		RS485: gateway.RS485Config{Nodes: []uint16{300}, PollInterval: 20 * time.Millisecond,
-			ReplyTimeout: 20 * time.Millisecond, RTSOnSend: true, DelayBeforeSend: time.Millisecond, DelayAfterSend: time.Millisecond}}
+			ReplyTimeout: 100 * time.Millisecond, LostAfter: 100, // not about loss: generous on a busy machine
+			RTSOnSend: true, DelayBeforeSend: time.Millisecond, DelayAfterSend: time.Millisecond}}
 	e := newSerialEnv(t, gateway.Options{}, cfg)
 	bus := newBusSim(t, line.openNode(), 300) // a 2-octet address
 	bus.send(300, h("0C 04 04 01 00 3C 'node-x'"))

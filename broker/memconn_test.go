@@ -1,0 +1,72 @@
+package broker_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/edgemq/edgemq/broker"
+	"github.com/edgemq/edgemq/broker/packet"
+)
+
+// TestIdleConnectionMemory reports the Go memory (heap and stacks) one idle
+// connection costs the broker: connected, one subscription, silent. It
+// measures with EDGEMQ_IDLE_CONNS connections (default 500) and fails above
+// 16 KiB, twice the target of 8 KiB, so that a regression is caught
+// without making the test depend on the allocator's mood.
+func TestIdleConnectionMemory(t *testing.T) {
+	n := 500
+	if v, err := strconv.Atoi(os.Getenv("EDGEMQ_IDLE_CONNS")); err == nil {
+		n = v
+	}
+	tb := startBroker(t, broker.Options{Limits: broker.Limits{MaxConnections: n + 10}})
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var heap, stack uint64
+	mem := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap, stack = ms.HeapInuse-heap, ms.StackInuse-stack
+		return ms.HeapInuse + ms.StackInuse
+	}
+	// Client side buffers are in this process too: measure them alone.
+	before := mem()
+	for i := range n {
+		nc, err := net.Dial("tcp", tb.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+		p := packet.Connect{ClientID: []byte(fmt.Sprint("idle", i)), CleanStart: true, KeepAlive: 600}
+		b := p.Append(nil, packet.V311)
+		s := packet.Subscribe{PacketID: 1, Subs: []packet.Subscription{{Filter: []byte(fmt.Sprintf("idle/%d/#", i)), QoS: 1}}}
+		b = s.Append(b, packet.V311)
+		nc.Write(b)
+	}
+	var buf [64]byte
+	for _, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(buf[:]); err != nil { // CONNACK (+ SUBACK)
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "all connected", func() bool { return tb.srv.Stats().Subscriptions == n })
+	time.Sleep(200 * time.Millisecond)
+	after := mem()
+	per := float64(after-before) / float64(n)
+	t.Logf("%d idle connections: %.0f bytes of heap+stack each (broker and test client sockets together): heap %d, stack %d",
+		n, per, heap/uint64(n), stack/uint64(n))
+	if per > 16<<10 {
+		t.Fatalf("idle connection costs %.1f KiB, more than 16 KiB", per/1024)
+	}
+}
