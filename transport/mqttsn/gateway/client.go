@@ -197,7 +197,6 @@ func (c *client) run(first *[]byte) {
 			c.end(endShutdown)
 		}
 	}
-	c.t.remove(c.key, c)
 }
 
 func (c *client) input(b *[]byte) {
@@ -305,6 +304,9 @@ func (c *client) end(r endReason) {
 		return
 	}
 	c.ended = true
+	// Out of the table first: a packet from the same address from now on
+	// finds no client (and a CONNECT makes a new one).
+	c.t.remove(c.key, c)
 	wasConnected := c.connected()
 	switch {
 	case r.lost():
@@ -313,8 +315,11 @@ func (c *client) end(r endReason) {
 		if r == endTakenOver && wasConnected {
 			c.send(&mqttsn.Disconnect{})
 		}
-	case r == endDisconnect && c.mq != nil:
-		_ = c.mq.disconnect()
+	case r == endDisconnect:
+		c.send(&mqttsn.Disconnect{})
+		if c.mq != nil {
+			_ = c.mq.disconnect()
+		}
 	case r == endShutdown:
 		if wasConnected {
 			c.send(&mqttsn.Disconnect{})

@@ -238,8 +238,7 @@ func (c *client) onDisconnect(m *mqttsn.Disconnect) {
 		c.send(&mqttsn.Disconnect{})
 		return
 	}
-	c.send(&mqttsn.Disconnect{})
-	c.end(endDisconnect)
+	c.end(endDisconnect) // answers DISCONNECT once out of the table
 }
 
 func (c *client) onPingReq() {

@@ -98,3 +98,12 @@ func (r *rawClient) expectSet(want ...[]byte) {
 		left = slices.Delete(left, i, i+1)
 	}
 }
+
+// expectOneOf reads one datagram and checks that it is one of want.
+func (r *rawClient) expectOneOf(want ...[]byte) {
+	r.t.Helper()
+	got := r.read(5 * time.Second)
+	if !slices.ContainsFunc(want, func(w []byte) bool { return bytes.Equal(w, got) }) {
+		r.t.Fatalf("got % X, want one of % X", got, want)
+	}
+}

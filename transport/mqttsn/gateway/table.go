@@ -163,14 +163,17 @@ func (t *table) newClient(k clientKey, pkt []byte, l link) {
 	go c.run(bp)
 }
 
-// remove forgets c, which has ended.
+// remove forgets c, which has ended, and frees its slot.
 func (t *table) remove(k clientKey, c *client) {
 	t.mu.Lock()
-	if t.clients[k] == c {
+	mine := t.clients[k] == c
+	if mine {
 		delete(t.clients, k)
 	}
 	t.mu.Unlock()
-	t.slots.release()
+	if mine {
+		t.slots.release()
+	}
 }
 
 // stopClient asks the client at k, if any, to end for r.
