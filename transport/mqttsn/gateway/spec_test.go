@@ -275,3 +275,44 @@ func TestRawBrokerFullIsCongestion(t *testing.T) {
 	c.expect(h("03 05 01")) // the broker said "server unavailable"
 	waitFor(t, 2*time.Second, "the refused client gone", func() bool { return e.stats().Clients == 1 })
 }
+
+// TestAsleepClientDoesNotHoldUpTheBroker: an asleep MQTT-SN client and an
+// MQTT subscriber share a topic; a burst far beyond the sleep queue
+// reaches the MQTT subscriber whole, while the gateway keeps only
+// sleep_queue messages for the sleeper and counts the rest.
+func TestAsleepClientDoesNotHoldUpTheBroker(t *testing.T) {
+	e := newEnv(t, gateway.Options{SleepQueue: 10}, broker.Options{}, "")
+	pub := e.mqttClient("publisher")
+	fast := e.subscribe(e.mqttClient("fast"), "burst", 0)
+	c := dialRaw(t, e.udp)
+	c.connect("sleeper", 30)
+	c.send(h("0A 12 00 00 01 'burst'"))
+	c.expect(h("08 13 00 00 01 00 01 00"))
+	c.send(h("04 18 00 3C"))
+	c.expect(h("02 18"))
+	// In batches the MQTT subscriber keeps up with, so that only the
+	// gateway's bound is tested.
+	const n, batch = 5000, 100
+	for b := 0; b < n; b += batch {
+		for range batch {
+			pub.Publish("burst", 0, false, "x")
+		}
+		for i := range batch {
+			select {
+			case <-fast:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the MQTT subscriber got %d of %d", b+i, n)
+			}
+		}
+	}
+	waitFor(t, 5*time.Second, "drops counted", func() bool { return e.stats().Drops.QueueFull == n-10 })
+	if st := e.srv.Stats(); st.DroppedQueueFull != 0 {
+		t.Errorf("the broker dropped %d: the gateway held up its writer", st.DroppedQueueFull)
+	}
+	// Awake: exactly the last 10 come out, then PINGRESP.
+	c.send(h("09 16 'sleeper'"))
+	for range 10 {
+		c.expect(h("08 0C 00 00 01 00 00 'x'"))
+	}
+	c.expect(h("02 17"))
+}
