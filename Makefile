@@ -28,7 +28,7 @@ deps:
 	@scripts/test-deps.sh
 
 # test: everything a change must pass. Installs missing Debian packages
-# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static) or says what
+# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static, chromium) or says what
 # to install.
 test: go deps lint-fast test-unit test-race
 
@@ -37,7 +37,7 @@ test-unit:
 
 # The race detector needs cgo; it runs on the packages with concurrency.
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/ ./logs/ ./monitor/
 
 lint-fast: go
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

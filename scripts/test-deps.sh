@@ -13,6 +13,7 @@ declare -A need=(
   [mosquitto_sub]=mosquitto-clients
   [socat]=socat
   [gcc]=gcc
+  [chromium]=chromium
 )
 # Extra packages by name, for tools found outside PATH or by file.
 extra_files=(

@@ -72,6 +72,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		shutdownBroker(srv, log)
 		return err
 	}
+	defer stopMQTTSN() // on early returns; idempotent
+
+	stopHTTP, err := startHTTP(cfg, srv, store, listeners, authn, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopHTTP()
 
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -99,9 +107,6 @@ func unsupported(cfg *config.Config) error {
 	var errs []error
 	if len(cfg.Bridges) > 0 {
 		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
-	}
-	if cfg.HTTP.Address != "" {
-		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
 	}
 	return errors.Join(errs...)
 }
