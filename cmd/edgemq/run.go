@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,9 +18,6 @@ const shutdownTimeout = 10 * time.Second
 
 // run serves cfg until ctx is cancelled, then shuts down cleanly.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	if err := unsupported(cfg); err != nil {
-		return err
-	}
 	rl := newReloader(log) // SIGHUP: see reload.go
 	defer rl.watch(ctx)()
 	var store *storage.Store
@@ -73,6 +69,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		shutdownBroker(srv, log)
 		return err
 	}
+	_, stopMQTTSN, err := startMQTTSN(cfg, srv, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopMQTTSN() // on early returns; idempotent
 
 	stopHTTP, err := startHTTP(cfg, srv, store, listeners, authn, bridges, log)
 	if err != nil {
@@ -87,6 +89,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		l.Close()
 	}
 	listeners = nil
+	stopMQTTSN()
 	shutdownBroker(srv, log)
 	// After the broker: every message it accepted was queued.
 	bridges.Close()
@@ -100,16 +103,6 @@ func shutdownBroker(srv *broker.Server, log *slog.Logger) {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown did not finish in time", "timeout", shutdownTimeout, "err", err)
 	}
-}
-
-// unsupported refuses configuration this build cannot serve yet, naming
-// the key, rather than ignoring it.
-func unsupported(cfg *config.Config) error {
-	var errs []error
-	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
-		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
-	}
-	return errors.Join(errs...)
 }
 
 func openStore(cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
