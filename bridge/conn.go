@@ -33,13 +33,14 @@ type bridgeConn struct {
 	net.Conn
 	r *bufio.Reader
 
-	mu     sync.Mutex
-	cond   sync.Cond
-	buf    []byte // waiting to be written
-	spare  []byte
-	err    error
-	closed bool
-	done   chan struct{} // closed when the flusher returns
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte // waiting to be written
+	spare    []byte
+	deadline time.Time // write deadline, applied by the flusher
+	err      error
+	closed   bool
+	done     chan struct{} // closed when the flusher returns
 }
 
 func newBridgeConn(nc net.Conn) *bridgeConn {
@@ -68,6 +69,22 @@ func (c *bridgeConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// SetWriteDeadline sets the deadline of the flusher's writes. Only the
+// flusher touches the connection's write side: a WebSocket connection
+// allows a single writer, SetWriteDeadline included.
+func (c *bridgeConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDeadline sets the read deadline and the flusher's write deadline.
+func (c *bridgeConn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
 // flush writes what Write buffered until the connection is closed or a
 // write fails.
 func (c *bridgeConn) flush() {
@@ -81,10 +98,13 @@ func (c *bridgeConn) flush() {
 		if len(c.buf) == 0 {
 			return // closed and flushed
 		}
-		out := c.buf
+		out, dl := c.buf, c.deadline
 		c.buf, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
-		_, err := c.Conn.Write(out)
+		err := c.Conn.SetWriteDeadline(dl)
+		if err == nil {
+			_, err = c.Conn.Write(out)
+		}
 		c.mu.Lock()
 		c.spare = out
 		c.cond.Broadcast()
