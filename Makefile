@@ -29,7 +29,7 @@ deps:
 	@scripts/test-deps.sh
 
 # test: everything a change must pass. Installs missing Debian packages
-# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static) or says what
+# (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static, chromium) or says what
 # to install.
 test: go deps lint-fast test-unit test-race
 
@@ -38,7 +38,7 @@ test-unit:
 
 # The race detector needs cgo; it runs on the packages with concurrency.
 test-race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./broker/ ./storage/ ./transport/... ./auth/ ./logs/ ./monitor/
 
 lint-fast: go
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -54,6 +54,7 @@ bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./broker/packet/ ./broker/
 	@mkdir -p bench/results
 	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN) -json bench/results/mqttbench.json
+	$(GO) test -run '^$$' -bench 'BridgeDrain|BridgeForward' -benchtime 1000000x -timeout 30m ./bridge/
 
 fuzz: go
 	@for pkg in $$($(GO) list ./...); do \

@@ -26,6 +26,10 @@ type Options struct {
 	AllowAnonymous bool
 	// PasswordFile is the password file; "" for none.
 	PasswordFile string
+	// AnonymousOn reports listeners whose clients may connect without a
+	// username even when AllowAnonymous is false (the MQTT-SN gateway's:
+	// MQTT-SN has no credentials). nil: none.
+	AnonymousOn func(listener string) bool
 	// UsernameFromCN names the listeners (tls and wss with client
 	// certificates) whose clients take their username from the Common Name
 	// of their certificate; their password is not checked.
@@ -172,7 +176,7 @@ func (a *Authenticator) Authenticate(c *broker.ClientInfo, password []byte, hasP
 		return nil
 	}
 	if c.Username == "" {
-		if a.opts.AllowAnonymous {
+		if a.opts.AllowAnonymous || a.opts.AnonymousOn != nil && a.opts.AnonymousOn(c.Listener) {
 			return nil
 		}
 		return a.fail(c, addr, now, "no username, and allow_anonymous is false", packet.NotAuthorized)

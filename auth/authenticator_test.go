@@ -255,3 +255,20 @@ func TestPasswordReload(t *testing.T) {
 		t.Fatal("Verify disagrees with the file")
 	}
 }
+
+// TestAnonymousOn: with anonymous access off, clients without a username
+// are admitted only on the listeners AnonymousOn names (the MQTT-SN
+// gateway's, whose clients have no credentials).
+func TestAnonymousOn(t *testing.T) {
+	a := newAuth(t, auth.Options{PasswordFile: passwordFile(t, "alice", "pw"),
+		AnonymousOn: func(l string) bool { return strings.HasPrefix(l, "mqttsn") }})
+	for _, tc := range []struct {
+		listener string
+		ok       bool
+	}{{"mqttsn-udp::1884", true}, {"mqttsn-serial:/dev/ttyUSB0", true}, {"tcp:0.0.0.0:1883", false}} {
+		err := a.Authenticate(&broker.ClientInfo{ClientID: "c", Listener: tc.listener}, nil, false)
+		if (err == nil) != tc.ok {
+			t.Errorf("listener %s: err %v, want ok=%v", tc.listener, err, tc.ok)
+		}
+	}
+}

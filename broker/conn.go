@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edgemq/edgemq/broker/packet"
@@ -22,7 +24,6 @@ type conn struct {
 	srv      *Server
 	nc       net.Conn
 	listener string
-	log      *slog.Logger
 	r        *packet.Reader
 	stats    connStats
 
@@ -39,11 +40,9 @@ type conn struct {
 	problemInfo      bool
 	connected        atomic.Bool
 
-	// Reader state. Decoders of rare packets are allocated on first use.
-	pub          packet.Publish
-	ack          packet.Ack
-	sub          *packet.Subscribe
-	unsub        *packet.Unsubscribe
+	// Reader state. The PUBLISH decoder is allocated on the first PUBLISH
+	// (subscribers that never publish do without); others are pooled.
+	pub          *packet.Publish
 	match        matches
 	batch        storage.Batch
 	aliasIn      [][]byte // inbound topic aliases, index alias-1
@@ -67,14 +66,13 @@ type conn struct {
 	wstarted bool // CONNACK is queued: deliveries may flow
 
 	// Writer state.
-	wbuf     []byte
-	outPub   packet.Publish
+	ws       *writeState // while a writer runs; pooled between runs
 	aliasOut map[string]uint16
-	subIDs   []uint32
-	vec      net.Buffers
 	pidBatch storage.Batch
 
 	inQoS1Pending atomic.Int32 // inbound QoS 1 publishes waiting for a commit before PUBACK
+
+	rs readState // the read loop's, see readLoop
 
 	takenOver    atomic.Bool // another connection took the session over
 	resumedByNew atomic.Bool // ... and resumed it (clean start 0)
@@ -97,7 +95,6 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		srv:      s,
 		nc:       nc,
 		listener: listener,
-		log:      s.log,
 		r:        packet.NewPooledReader(nc, s.limits.MaxPacketSize, readBufferSize, &s.readPool),
 	}
 	c.outCond.L = &c.outMu
@@ -110,13 +107,34 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 // 64 KiB while the client sends faster than we read.
 const readBufferSize = 512
 
-// logger returns the connection's logger: after CONNECT it carries the
-// client id, address and listener; before, they are added here.
+// idleWait is how long a wait for input must have lasted for the next one
+// to park from a shallow stack (see waitReadable), which costs one more
+// system call. A connection whose input arrives in a steady stream (waits
+// shorter than this) does not pay it; one whose packets come further apart
+// pays it once per packet, which is little next to the wait itself.
+const idleWait = time.Millisecond
+
+// logger returns a logger carrying the client id (once known), address,
+// listener, protocol and version. It is made on each call rather than
+// kept, because logging is rare and a kept logger costs every idle
+// connection a few hundred bytes.
 func (c *conn) logger() *slog.Logger {
 	if c.connected.Load() {
-		return c.log
+		return c.srv.log.With("client", c.info.ClientID, "remote", c.nc.RemoteAddr().String(), "listener", c.listener,
+			"protocol", "mqtt", "version", c.version.String())
 	}
-	return c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener)
+	l := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener, "protocol", "mqtt")
+	if c.version != 0 {
+		l = l.With("version", c.version.String())
+	}
+	return l
+}
+
+// debug logs at debug level, without building a logger when it is off.
+func (c *conn) debug(msg string, args ...any) {
+	if c.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.logger().Debug(msg, args...)
+	}
 }
 
 // errClose ends the reader loop without a protocol error: a normal
@@ -124,22 +142,34 @@ func (c *conn) logger() *slog.Logger {
 var errClose = errors.New("connection closed")
 
 func (c *conn) serve() {
-	defer c.srv.wg.Done()
-	defer c.srv.removeConn(c)
 	if n := c.srv.nconns.Add(1); n > int64(c.srv.limits.MaxConnections) {
 		c.refuseBusy()
 		c.srv.nconns.Add(-1)
 		c.nc.Close()
+		c.srv.removeConn(c)
+		c.srv.wg.Done()
 		return
 	}
-	defer c.srv.nconns.Add(-1)
-
-	err := c.readLoop()
-	c.finish(err)
+	if err := c.handshake(); err != nil {
+		c.end(err)
+		return
+	}
+	c.rs.raw = rawConnOf(c.nc)
+	c.rs.idle = true
+	c.readLoop()
 }
 
-// readLoop reads and handles packets until the connection ends.
-func (c *conn) readLoop() error {
+// end runs once, in the goroutine whose read loop stops: it closes the
+// connection and releases what the server counts for it.
+func (c *conn) end(err error) {
+	c.finish(err)
+	c.srv.nconns.Add(-1)
+	c.srv.removeConn(c)
+	c.srv.wg.Done()
+}
+
+// handshake reads and handles CONNECT.
+func (c *conn) handshake() error {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.limits.ConnectTimeout))
 	h, body, err := c.r.Next()
 	if err != nil {
@@ -150,33 +180,74 @@ func (c *conn) readLoop() error {
 		return &packet.Error{Code: packet.ProtocolError, Packet: h.Type, Msg: "first packet is " + h.Type.String() + ", not CONNECT"}
 	}
 	c.stats.bytesIn.Add(uint64(len(body)))
-	if err := c.handleConnect(h, body); err != nil {
-		return err
-	}
-	var lastDeadline time.Time
-	n := 0
+	return c.handleConnect(h, body)
+}
+
+// readState is the read loop's state, kept in the conn so that the loop
+// can move to a new goroutine (see readLoop).
+type readState struct {
+	raw          syscall.RawConn // the socket, for shallow idle waits; nil if not a socket
+	lastDeadline time.Time
+	n            int  // packets since the read deadline was last checked
+	idle         bool // the last wait for input was long: wait shallowly
+	handled      int  // packets handled by this goroutine
+}
+
+// readLoop reads and handles packets until the connection ends, then calls
+// end.
+//
+// Memory of idle connections: a goroutine's stack grows while it handles
+// packets (to 4 KiB or more) and the runtime practically never shrinks it
+// again, and new goroutines start at the average stack size. So before a
+// long wait for input, a loop that has handled packets continues on a
+// fresh goroutine, which waits from a shallow frame (waitReadable) and
+// stays at 2 KiB while the connection idles.
+func (c *conn) readLoop() {
+	st := &c.rs
 	for {
+		waiting := c.r.Buffered() == 0
 		if c.keepAlive > 0 {
-			n++
-			if n >= 64 || c.r.Buffered() == 0 {
-				n = 0
+			st.n++
+			if st.n >= 64 || waiting {
+				st.n = 0
 				now := time.Now()
-				if now.Sub(lastDeadline) > c.keepAlive/6 {
+				if now.Sub(st.lastDeadline) > c.keepAlive/6 {
 					c.nc.SetReadDeadline(now.Add(c.keepAlive))
-					lastDeadline = now
+					st.lastDeadline = now
 				}
 			}
-		} else if lastDeadline.IsZero() {
+		} else if st.lastDeadline.IsZero() {
 			c.nc.SetReadDeadline(time.Time{})
-			lastDeadline = time.Now()
+			st.lastDeadline = time.Now()
+		}
+		var start time.Time
+		if waiting {
+			start = time.Now()
+			if st.idle && st.raw != nil {
+				if st.handled > 0 {
+					st.handled = 0
+					go c.readLoop()
+					return
+				}
+				if err := waitReadable(st.raw); err != nil {
+					c.end(c.readErr(err))
+					return
+				}
+			}
 		}
 		h, body, err := c.r.Next()
 		if err != nil {
-			return c.readErr(err)
+			c.end(c.readErr(err))
+			return
 		}
+		if waiting {
+			st.idle = time.Since(start) > idleWait
+		}
+		st.handled++
 		c.stats.bytesIn.Add(uint64(len(body)) + 2)
 		if err := c.handle(h, body); err != nil {
-			return err
+			c.end(err)
+			return
 		}
 	}
 }
@@ -203,26 +274,25 @@ func (c *conn) handle(h packet.Header, body []byte) error {
 	case packet.PUBLISH:
 		return c.handlePublish(h, body)
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
-		if err := c.ack.Decode(h, body, c.version); err != nil {
+		var a packet.Ack
+		if err := a.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleAck(&c.ack)
+		return c.handleAck(&a)
 	case packet.SUBSCRIBE:
-		if c.sub == nil {
-			c.sub = new(packet.Subscribe)
-		}
-		if err := c.sub.Decode(h, body, c.version); err != nil {
+		p := c.srv.decoders.subscribe()
+		defer c.srv.decoders.putSubscribe(p)
+		if err := p.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleSubscribe(c.sub)
+		return c.handleSubscribe(p)
 	case packet.UNSUBSCRIBE:
-		if c.unsub == nil {
-			c.unsub = new(packet.Unsubscribe)
-		}
-		if err := c.unsub.Decode(h, body, c.version); err != nil {
+		p := c.srv.decoders.unsubscribe()
+		defer c.srv.decoders.putUnsubscribe(p)
+		if err := p.Decode(h, body, c.version); err != nil {
 			return err
 		}
-		return c.handleUnsubscribe(c.unsub)
+		return c.handleUnsubscribe(p)
 	case packet.PINGREQ:
 		if h.Remaining != 0 {
 			return &packet.Error{Code: packet.MalformedPacket, Packet: h.Type, Msg: "PINGREQ with a body"}
@@ -313,6 +383,12 @@ func (c *conn) sendAfterCommit(b *storage.Batch, enc func(dst []byte, err error)
 	c.outMu.Lock()
 	if c.closing {
 		c.outMu.Unlock()
+		// Nobody will be acknowledged, but what routing added to b
+		// (persistent sessions' queues, bridge queues waiting for the
+		// batch's OnDone) is in memory already: write it all the same.
+		ops := *b
+		*b = storage.Batch{}
+		c.srv.commitAsync(&ops)
 		return errClose
 	}
 	c.pending = append(c.pending, pendingCtrl{})
@@ -469,7 +545,11 @@ func (c *conn) finish(err error) {
 	switch {
 	case errors.Is(err, errClose):
 		if c.normalExit || c.disconnected {
-			c.log.Info("client disconnected", "will", !c.normalExit && c.will != nil)
+			reason := "DISCONNECT"
+			if !c.normalExit {
+				reason = "DISCONNECT with will"
+			}
+			c.logger().Info("client disconnected", "reason", reason, "will", !c.normalExit && c.will != nil)
 		}
 	case errors.As(err, &pe):
 		code = pe.Code
@@ -477,17 +557,17 @@ func (c *conn) finish(err error) {
 		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
 			c.logger().Info("closing connection", "reason", pe.Error())
 		} else {
-			c.logger().Warn("closing connection: bad input", "version", c.version.String(), "err", pe.Error())
+			c.logger().Warn("closing connection: bad input", "err", pe.Error())
 		}
 	case errors.As(err, &code):
 		c.logger().Warn("closing connection", "reason", code.String())
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		if c.connected.Load() && !c.takenOver.Load() {
-			c.logger().Info("client closed the connection without DISCONNECT")
+			c.logger().Info("client disconnected", "reason", "connection closed without DISCONNECT", "will", c.will != nil)
 		}
 	default:
 		if !c.takenOver.Load() {
-			c.logger().Info("connection lost", "err", err.Error())
+			c.logger().Info("connection lost", "reason", "network error", "err", err.Error())
 		}
 	}
 	var last []byte
@@ -506,3 +586,26 @@ func (c *conn) finish(err error) {
 		c.srv.detach(c)
 	}
 }
+
+// decoderPool recycles the decoders of packets a connection sends rarely.
+type decoderPool struct {
+	subs, unsubs sync.Pool
+}
+
+func (d *decoderPool) subscribe() *packet.Subscribe {
+	if p, ok := d.subs.Get().(*packet.Subscribe); ok {
+		return p
+	}
+	return new(packet.Subscribe)
+}
+
+func (d *decoderPool) putSubscribe(p *packet.Subscribe) { d.subs.Put(p) }
+
+func (d *decoderPool) unsubscribe() *packet.Unsubscribe {
+	if p, ok := d.unsubs.Get().(*packet.Unsubscribe); ok {
+		return p
+	}
+	return new(packet.Unsubscribe)
+}
+
+func (d *decoderPool) putUnsubscribe(p *packet.Unsubscribe) { d.unsubs.Put(p) }

@@ -172,14 +172,13 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 	c.outMu.Lock()
 	c.ctrl = ack.Append(c.ctrl, v)
 	c.outMu.Unlock()
-	c.log = s.log.With("client", id, "remote", c.nc.RemoteAddr().String(), "listener", c.listener)
 	c.connected.Store(true)
 	c.startWriter()
 
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)
 	}
-	c.log.Info("client connected", "version", v.String(), "username", c.info.Username,
+	c.logger().Info("client connected", "username", c.info.Username,
 		"clean_start", p.CleanStart, "session_present", present, "keepalive", keepAlive)
 	return nil
 }

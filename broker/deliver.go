@@ -90,7 +90,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		}
 		if i < 0 || sess.inflight[i].d.qos != want || (want == 2 && !sess.inflight[i].relSent) {
 			sess.mu.Unlock()
-			c.log.Debug("acknowledgement for an unknown packet id", "packet", a.Type.String(), "packet_id", a.PacketID)
+			c.debug("acknowledgement for an unknown packet id", "packet", a.Type.String(), "packet_id", a.PacketID)
 			return nil
 		}
 		d := sess.inflight[i].d

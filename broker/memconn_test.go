@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -16,12 +17,17 @@ import (
 // TestIdleConnectionMemory reports the Go memory (heap and stacks) one idle
 // connection costs the broker: connected, one subscription, silent. It
 // measures with EDGEMQ_IDLE_CONNS connections (default 500) and fails above
-// 16 KiB, twice the target of 8 KiB, so that a regression is caught
-// without making the test depend on the allocator's mood.
+// 12 KiB: the figure includes the test's own client sockets and log buffer
+// (about 1 KiB), and the allocator's size classes move it by a few hundred
+// bytes; about 8 KiB is measured. EDGEMQ_HEAP_PROFILE=file writes a heap
+// profile with the connections open.
 func TestIdleConnectionMemory(t *testing.T) {
 	n := 500
 	if v, err := strconv.Atoi(os.Getenv("EDGEMQ_IDLE_CONNS")); err == nil {
 		n = v
+	}
+	if os.Getenv("EDGEMQ_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1
 	}
 	tb := startBroker(t, broker.Options{Limits: broker.Limits{MaxConnections: n + 10}})
 	conns := make([]net.Conn, 0, n)
@@ -32,8 +38,9 @@ func TestIdleConnectionMemory(t *testing.T) {
 	}()
 	var heap, stack uint64
 	mem := func() uint64 {
-		runtime.GC()
-		runtime.GC()
+		for range 4 { // stacks shrink by half at most once per cycle
+			runtime.GC()
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heap, stack = ms.HeapInuse-heap, ms.StackInuse-stack
@@ -63,10 +70,18 @@ func TestIdleConnectionMemory(t *testing.T) {
 	waitFor(t, 5*time.Second, "all connected", func() bool { return tb.srv.Stats().Subscriptions == n })
 	time.Sleep(200 * time.Millisecond)
 	after := mem()
+	if path := os.Getenv("EDGEMQ_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 	per := float64(after-before) / float64(n)
 	t.Logf("%d idle connections: %.0f bytes of heap+stack each (broker and test client sockets together): heap %d, stack %d",
 		n, per, heap/uint64(n), stack/uint64(n))
-	if per > 16<<10 {
-		t.Fatalf("idle connection costs %.1f KiB, more than 16 KiB", per/1024)
+	if per > 12<<10 {
+		t.Fatalf("idle connection costs %.1f KiB, more than 12 KiB", per/1024)
 	}
 }

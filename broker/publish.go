@@ -15,11 +15,15 @@ var sysPrefix = []byte("$SYS/")
 // alias, checks limits and the ACL, routes the message and acknowledges it
 // once whatever must persist is durable.
 func (c *conn) handlePublish(h packet.Header, body []byte) error {
-	p := &c.pub
+	p := c.pub
+	if p == nil {
+		p = new(packet.Publish)
+		c.pub = p
+	}
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
 	}
-	c.stats.msgsIn.Add(1)
+	c.stats.countIn(p.QoS, len(p.Payload))
 	s := c.srv
 	sess := c.sess
 
@@ -68,7 +72,7 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	code := packet.Success
 	if !allowed {
 		s.stats.droppedNotAllowed.Add(1)
-		c.log.Warn("publish refused by the ACL", "topic", string(topic))
+		c.logger().Warn("publish refused by the ACL", "topic", string(topic))
 		code = packet.NotAuthorized
 		if p.QoS == 2 && c.version == packet.V5 {
 			// A PUBREC with an error ends the exchange: no PUBREL follows.
@@ -134,7 +138,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			c.batch = storage.Batch{}
 			st.Commit(&ops, func(err error) {
 				if err != nil {
-					c.log.Warn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
+					c.logger().Warn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
 				}
 			})
 		}
@@ -164,7 +168,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			if errors.Is(err, storage.ErrFull) {
 				rc = packet.QuotaExceeded
 			}
-			c.log.Error("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
+			c.logger().Error("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
 			if v != packet.V5 {
 				return nil // 3.1.1 has no way to say it: the connection closes
 			}

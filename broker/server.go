@@ -29,11 +29,12 @@ type Server struct {
 	log    *slog.Logger
 	store  *storage.Store // nil: memory only
 
-	trie     trie
-	retained retainedStore
-	msgs     messagePool
-	bufPool  bufPool
-	readPool packet.BufferPool
+	trie        trie
+	retained    retainedStore
+	msgs        messagePool
+	writeStates writeStatePool
+	decoders    decoderPool
+	readPool    packet.BufferPool
 
 	mu       sync.Mutex
 	sessions map[string]*session

@@ -176,7 +176,7 @@ func (s *Server) attach(c *conn, cleanStart bool, expiry uint32) (*session, bool
 		if old != nil {
 			old.resumedByNew.Store(!cleanStart)
 			old.takenOver.Store(true)
-			old.log.Info("session taken over by a new connection")
+			old.logger().Info("session taken over by a new connection")
 			if old.version == packet.V5 {
 				d := packet.Disconnect{Code: packet.SessionTakenOver}
 				old.closeWith(d.Append(nil, old.version))

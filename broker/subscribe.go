@@ -35,6 +35,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	var b storage.Batch
+	var retained []*subscription // subscriptions that get retained messages
 	for i := range p.Subs {
 		f := &p.Subs[i]
 		filter := string(f.Filter)
@@ -43,7 +44,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 				code = packet.V3SubackFailure
 			}
 			codes[i] = code
-			c.log.Info("subscription refused", "filter", filter, "reason", why)
+			c.logger().Info("subscription refused", "filter", filter, "reason", why)
 		}
 		if err := packet.ValidFilter(f.Filter); err != nil {
 			fail(packet.TopicFilterInvalid, err.Error())
@@ -71,33 +72,43 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		existed := s.addSubscription(sess, sub, &b)
 		codes[i] = packet.ReasonCode(sub.qos)
-		c.log.Debug("subscribed", "filter", filter, "qos", sub.qos)
+		c.debug("subscribed", "filter", filter, "qos", sub.qos)
 		// Retained messages [MQTT-3.3.1-9..11], never for shared
 		// subscriptions [MQTT-4.8.2-?: v5 3.3.1.3].
 		if group == "" && (sub.retainHandling == 0 || sub.retainHandling == 1 && !existed) {
-			s.sendRetained(sess, sub, &b)
+			retained = append(retained, sub)
 		}
 	}
-	pid := p.PacketID
-	enc := func(dst []byte, err error) []byte {
-		if err != nil {
-			c.log.Error("could not store subscriptions", "err", err)
+	// A persistent session's subscriptions are stored before the SUBACK.
+	// SUBSCRIBE is rare, so the reader simply waits for the commit.
+	if s.store != nil && b.Len() > 0 {
+		if err := s.store.Write(&b); err != nil {
+			c.logger().Error("could not store subscriptions", "err", err)
 			if v != packet.V5 {
-				return nil
+				return errClose // 3.1.1 cannot say it: close rather than pretend
 			}
 			for i := range codes {
 				if !codes[i].IsError() {
 					codes[i] = packet.ImplementationSpecific
 				}
 			}
+			retained = nil
 		}
+	}
+	pid := p.PacketID
+	if err := c.appendCtrl(func(dst []byte) []byte {
 		a := packet.Suback{PacketID: pid, Codes: codes}
 		return a.Append(dst, v)
+	}); err != nil {
+		return err
 	}
-	if s.store == nil || b.Len() == 0 {
-		return c.appendCtrl(func(dst []byte) []byte { return enc(dst, nil) })
+	// Retained messages go after the SUBACK.
+	var rb storage.Batch
+	for _, sub := range retained {
+		s.sendRetained(sess, sub, &rb)
 	}
-	return c.sendAfterCommit(&b, enc)
+	s.commitAsync(&rb)
+	return nil
 }
 
 // addSubscription records sub in the session and the trie and, for a
@@ -144,19 +155,19 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			b.Delete(bucketSubs, subKey(sess.id, filter))
 		}
 	}
-	pid := p.PacketID
-	enc := func(dst []byte, err error) []byte {
-		if err != nil {
-			c.log.Error("could not store unsubscription", "err", err)
+	if s.store != nil && b.Len() > 0 {
+		if err := s.store.Write(&b); err != nil {
+			// The subscriptions are gone in memory; at worst they come
+			// back after a restart. Say so and carry on.
+			c.logger().Error("could not store unsubscription", "err", err)
 		}
+	}
+	pid := p.PacketID
+	return c.appendCtrl(func(dst []byte) []byte {
 		a := packet.Unsuback{PacketID: pid}
 		if v == packet.V5 {
 			a.Codes = codes
 		}
 		return a.Append(dst, v)
-	}
-	if s.store == nil || b.Len() == 0 {
-		return c.appendCtrl(func(dst []byte) []byte { return enc(dst, nil) })
-	}
-	return c.sendAfterCommit(&b, enc)
+	})
 }

@@ -29,14 +29,62 @@ type shareGroup struct {
 	next    atomic.Uint32 // round-robin cursor
 }
 
+// node is one level of the trie. The wildcard children "+" and "#" have
+// fields of their own, so that matching a topic level costs one map lookup
+// instead of three.
 type node struct {
-	children map[string]*node
+	children map[string]*node       // literal levels
+	plus     *node                  // "+"
+	hash     *node                  // "#"
 	subs     []*subscription        // non-shared subscriptions whose filter ends here
 	shared   map[string]*shareGroup // shared groups whose filter ends here
 }
 
 func (n *node) empty() bool {
-	return len(n.children) == 0 && len(n.subs) == 0 && len(n.shared) == 0
+	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.shared) == 0
+}
+
+// child returns the child for a filter level, or nil.
+func (n *node) child(level string) *node {
+	switch level {
+	case "+":
+		return n.plus
+	case "#":
+		return n.hash
+	}
+	return n.children[level]
+}
+
+// addChild returns the child for a filter level, creating it.
+func (n *node) addChild(level string) *node {
+	if c := n.child(level); c != nil {
+		return c
+	}
+	c := &node{}
+	switch level {
+	case "+":
+		n.plus = c
+	case "#":
+		n.hash = c
+	default:
+		if n.children == nil {
+			n.children = make(map[string]*node)
+		}
+		n.children[level] = c
+	}
+	return c
+}
+
+// removeChild drops the child for a filter level.
+func (n *node) removeChild(level string) {
+	switch level {
+	case "+":
+		n.plus = nil
+	case "#":
+		n.hash = nil
+	default:
+		delete(n.children, level)
+	}
 }
 
 // trie is the subscription index: a tree of topic levels with "+" and "#"
@@ -67,17 +115,7 @@ func (t *trie) add(sub *subscription) (existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := &t.root
-	forEachLevel(sub.topicFilter, func(level string) {
-		child := n.children[level]
-		if child == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node)
-			}
-			child = &node{}
-			n.children[level] = child
-		}
-		n = child
-	})
+	forEachLevel(sub.topicFilter, func(level string) { n = n.addChild(level) })
 	if sub.group == "" {
 		for i, s := range n.subs {
 			if s.sess == sub.sess && s.handler == sub.handler {
@@ -125,7 +163,7 @@ func (t *trie) removeHandler(h Handler, filter string) bool {
 
 func (t *trie) removeLevel(n *node, sess *session, h Handler, rest, group string) bool {
 	level, tail, more := cutLevel(rest)
-	child := n.children[level]
+	child := n.child(level)
 	if child == nil {
 		return false
 	}
@@ -140,7 +178,7 @@ func (t *trie) removeLevel(n *node, sess *session, h Handler, rest, group string
 			t.count--
 		}
 		if child.empty() {
-			delete(n.children, level)
+			n.removeChild(level)
 		}
 	}
 	return found
@@ -210,15 +248,14 @@ func matchLevel(n *node, topic []byte, dollar bool, m *matches) {
 	}
 	last := i < 0
 	if !dollar {
-		// "#" matches this level and everything below, including the
-		// parent ("a/#" matches "a") handled in collectHash.
-		if c := n.children["#"]; c != nil {
+		// "#" matches this level and everything below.
+		if c := n.hash; c != nil {
 			m.collect(c)
 		}
-		if c := n.children["+"]; c != nil {
+		if c := n.plus; c != nil {
 			if last {
 				m.collect(c)
-				if h := c.children["#"]; h != nil {
+				if h := c.hash; h != nil {
 					m.collect(h)
 				}
 			} else {
@@ -226,11 +263,14 @@ func matchLevel(n *node, topic []byte, dollar bool, m *matches) {
 			}
 		}
 	}
+	if len(n.children) == 0 {
+		return
+	}
 	if c := n.children[string(level)]; c != nil {
 		if last {
 			m.collect(c)
 			// "a/#" also matches "a" [MQTT-4.7.1-2].
-			if h := c.children["#"]; h != nil {
+			if h := c.hash; h != nil {
 				m.collect(h)
 			}
 		} else {

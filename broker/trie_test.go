@@ -95,7 +95,7 @@ func TestTrieAddRemove(t *testing.T) {
 	}
 	tr.remove(b, "x/y", "")
 	if !tr.root.empty() {
-		t.Fatalf("trie not pruned: %+v", tr.root.children)
+		t.Fatalf("trie not pruned: %+v", tr.root)
 	}
 }
 

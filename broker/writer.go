@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -39,60 +40,92 @@ type vecSeg struct {
 	msg *Message
 }
 
+// writeState is what a writer run works with. It is pooled, so that an
+// idle connection holds none of it and a new run does not regrow it.
+type writeState struct {
+	buf    []byte
+	out    []outgoing
+	segs   []vecSeg
+	pub    packet.Publish
+	subIDs []uint32
+	vec    net.Buffers
+	sent   outCount // PUBLISH counts of one write, folded after it
+}
+
+// writeStatePool recycles writeStates; buffers grown beyond maxKeptWbuf are
+// dropped so that one burst does not pin memory.
+type writeStatePool struct {
+	p sync.Pool
+}
+
+const maxKeptWbuf = 256 << 10
+
+func (wp *writeStatePool) get() *writeState {
+	if w, ok := wp.p.Get().(*writeState); ok {
+		return w
+	}
+	return &writeState{buf: make([]byte, 0, keepWbuf)}
+}
+
+func (wp *writeStatePool) put(w *writeState) {
+	if cap(w.buf) > maxKeptWbuf {
+		w.buf = make([]byte, 0, keepWbuf)
+	}
+	w.buf = w.buf[:0]
+	w.pub = packet.Publish{}
+	wp.p.Put(w)
+}
+
 // writeLoop is the connection's writer: it sends control packets and the
 // session's queued messages in large writes, and respects the inflight
 // window. It runs while there is work (see signal) and stops when the
-// connection is closing.
+// connection is closing. Its writeState goes back to the pool before it
+// declares itself idle, so that the next run may take it at once.
 func (c *conn) writeLoop() {
-	var segs []vecSeg
-	var out []outgoing
-	bufPool := &c.srv.bufPool
 	for {
-		if c.wbuf == nil {
-			c.wbuf = bufPool.get()
-		}
-		var closing, more bool
-		closing, more, out = c.fill(out[:0])
-		now := time.Now()
-		for i := range out {
-			segs = c.encode(&out[i], segs, now)
-			out[i] = outgoing{}
-		}
-		err := c.flush(segs)
-		for i := range segs {
-			segs[i].msg.Release()
-			segs[i] = vecSeg{}
-		}
-		segs = segs[:0]
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
-				c.log.Warn("client is not reading: write timed out, closing")
-			}
-			c.nc.Close() // unblocks the reader
-			c.releaseWbuf()
-			c.writerIdle(true)
+		w := c.srv.writeStates.get()
+		c.ws = w
+		failed := c.writeRun(w)
+		c.ws = nil
+		c.srv.writeStates.put(w)
+		if !c.writerIdle(failed) {
 			return
-		}
-		if closing {
-			c.releaseWbuf()
-			c.writerIdle(true)
-			return
-		}
-		if !more {
-			c.releaseWbuf()
-			if !c.writerIdle(false) {
-				return
-			}
 		}
 	}
 }
 
-// releaseWbuf gives the write buffer back, so an idle connection holds none.
-func (c *conn) releaseWbuf() {
-	if cap(c.wbuf) <= keepWbuf*4 {
-		c.srv.bufPool.put(c.wbuf)
+// writeRun writes until there is nothing more to send. It reports whether
+// the writer must stop for good (the connection is closing or broken).
+func (c *conn) writeRun(w *writeState) (stop bool) {
+	for {
+		var closing, more bool
+		closing, more, w.out = c.fill(w.out[:0])
+		now := time.Now()
+		for i := range w.out {
+			w.segs = c.encode(&w.out[i], w.segs, now, &w.sent)
+			w.out[i] = outgoing{}
+		}
+		err := c.flush(w.segs)
+		w.sent.foldInto(&c.stats)
+		for i := range w.segs {
+			w.segs[i].msg.Release()
+			w.segs[i] = vecSeg{}
+		}
+		w.segs = w.segs[:0]
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
+				c.logger().Warn("client is not reading: write timed out, closing")
+			}
+			c.nc.Close() // unblocks the reader
+			return true
+		}
+		if closing {
+			return true
+		}
+		if !more {
+			return false
+		}
 	}
-	c.wbuf = nil
 }
 
 // fill moves pending control packets into wbuf and takes a batch of
@@ -101,7 +134,7 @@ func (c *conn) releaseWbuf() {
 func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 	c.outMu.Lock()
 	if len(c.ctrl) > 0 {
-		c.wbuf = append(c.wbuf, c.ctrl...)
+		c.ws.buf = append(c.ws.buf, c.ctrl...)
 		c.ctrl = c.ctrl[:0]
 		if cap(c.ctrl) > maxCtrlBytes {
 			c.ctrl = nil
@@ -170,17 +203,17 @@ func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 
 // encode appends o to wbuf and releases the writer's hold on its message,
 // except for large payloads, whose message stays held in segs until the
-// write is done.
-func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
+// write is done. A PUBLISH is counted in sent.
+func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time, sent *outCount) []vecSeg {
 	v := c.version
 	if o.rel {
 		a := packet.Ack{Type: packet.PUBREL, PacketID: o.pid}
-		c.wbuf = a.Append(c.wbuf, v)
+		c.ws.buf = a.Append(c.ws.buf, v)
 		o.d.msg.Release()
 		return segs
 	}
 	m := o.d.msg
-	p := &c.outPub
+	p := &c.ws.pub
 	*p = packet.Publish{Dup: o.dup, QoS: o.d.qos, Retain: o.d.retain, Topic: m.Topic, PacketID: o.pid, Payload: m.Payload}
 	if v == packet.V5 {
 		pr := &p.Props
@@ -197,15 +230,15 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
 		pr.CorrelationData = m.CorrelationData
 		pr.User = m.User
 		if o.d.subID != 0 {
-			c.subIDs = append(append(c.subIDs[:0], o.d.subID), o.d.moreIDs...)
-			pr.SubscriptionIDs = c.subIDs
+			c.ws.subIDs = append(append(c.ws.subIDs[:0], o.d.subID), o.d.moreIDs...)
+			pr.SubscriptionIDs = c.ws.subIDs
 		}
 	}
 	// [MQTT-3.1.2-24] Never send more than the client's Maximum Packet Size;
 	// such a message is dropped as if delivered [MQTT-3.1.2-25].
 	if c.clientMaxPacket > 0 && p.Size(v) > c.clientMaxPacket {
 		c.srv.stats.droppedTooLarge.Add(1)
-		c.log.Warn("message larger than the client's maximum packet size: not sent",
+		c.logger().Warn("message larger than the client's maximum packet size: not sent",
 			"topic", string(m.Topic), "size", p.Size(v), "maximum_packet_size", c.clientMaxPacket)
 		if o.pid != 0 {
 			c.abandon(o.pid)
@@ -217,14 +250,14 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time) []vecSeg {
 		c.applyAlias(p)
 	}
 	if len(m.Payload) >= vectorMin {
-		c.wbuf = p.AppendHeader(c.wbuf, v)
-		segs = append(segs, vecSeg{off: len(c.wbuf), msg: m}) // released after the write
+		c.ws.buf = p.AppendHeader(c.ws.buf, v)
+		segs = append(segs, vecSeg{off: len(c.ws.buf), msg: m}) // released after the write
 	} else {
-		c.wbuf = p.Append(c.wbuf, v)
+		c.ws.buf = p.Append(c.ws.buf, v)
 		m.Release()
 	}
 	p.Props.User, p.Props.SubscriptionIDs = nil, nil
-	c.stats.msgsOut.Add(1)
+	sent.count(o.d.qos, len(p.Payload)) // m may be released: its length, read from p
 	return segs
 }
 
@@ -265,7 +298,7 @@ func (c *conn) abandon(pid uint16) {
 
 // flush writes wbuf, with the payloads of segs spliced in, in one writev.
 func (c *conn) flush(segs []vecSeg) error {
-	if len(c.wbuf) == 0 {
+	if len(c.ws.buf) == 0 {
 		return nil
 	}
 	timeout := max(minWriteTimeout, c.keepAlive)
@@ -274,38 +307,21 @@ func (c *conn) flush(segs []vecSeg) error {
 	var err error
 	if len(segs) == 0 {
 		var k int
-		k, err = c.nc.Write(c.wbuf)
+		k, err = c.nc.Write(c.ws.buf)
 		n = int64(k)
 	} else {
-		vec := c.vec[:0]
+		vec := c.ws.vec[:0]
 		prev := 0
 		for _, s := range segs {
-			vec = append(vec, c.wbuf[prev:s.off], s.msg.Payload)
+			vec = append(vec, c.ws.buf[prev:s.off], s.msg.Payload)
 			prev = s.off
 		}
-		vec = append(vec, c.wbuf[prev:])
-		c.vec = vec
+		vec = append(vec, c.ws.buf[prev:])
+		c.ws.vec = vec
 		n, err = vec.WriteTo(c.nc)
-		clear(c.vec[:cap(c.vec)])
+		clear(c.ws.vec[:cap(c.ws.vec)])
 	}
 	c.stats.bytesOut.Add(uint64(n))
-	c.wbuf = c.wbuf[:0]
+	c.ws.buf = c.ws.buf[:0]
 	return err
-}
-
-// bufPool recycles write buffers so that idle connections hold none.
-type bufPool struct {
-	p sync.Pool
-}
-
-func (bp *bufPool) get() []byte {
-	if b, ok := bp.p.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, keepWbuf)
-}
-
-func (bp *bufPool) put(b []byte) {
-	b = b[:0]
-	bp.p.Put(&b)
 }

@@ -100,6 +100,10 @@ type MQTTSN struct {
 	AdvertiseInterval time.Duration     `yaml:"advertise_interval"`
 	MaxClients        int               `yaml:"max_clients"` // bound of the UDP client table
 	SleepQueue        int               `yaml:"sleep_queue"` // messages buffered per sleeping client
+	// AllowAnonymous admits MQTT-SN clients (which have no credentials)
+	// when auth.allow_anonymous is false; the ACL's anonymous rules and
+	// %c patterns still apply to them.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
 }
 
 // UDP is one MQTT-SN UDP socket.

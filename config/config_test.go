@@ -300,3 +300,20 @@ func TestLoadRefusesHugeFile(t *testing.T) {
 		t.Errorf("Load of a huge file: %v", err)
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edgemq.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File() != path {
+		t.Fatalf("File() = %q, want %q", c.File(), path)
+	}
+	if f := Default().File(); f != "" {
+		t.Fatalf("Default().File() = %q, want \"\"", f)
+	}
+}

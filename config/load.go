@@ -97,3 +97,13 @@ func syntaxError(file string, err error) *Error {
 	}
 	return &Error{File: file, Msg: "YAML syntax: " + msg}
 }
+
+// File returns the name of the file c was parsed from, as given to Load or
+// Parse: what a reload (SIGHUP) reads again. It is "" for Default() and
+// for a Config built in Go.
+func (c *Config) File() string {
+	if c.src == nil {
+		return ""
+	}
+	return c.src.file
+}

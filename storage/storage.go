@@ -86,6 +86,27 @@ type Op struct {
 // caller must not change them until the batch has been written.
 type Batch struct {
 	Ops []Op
+	// hooks are called by the Store once the batch is written or has
+	// failed; see OnDone.
+	hooks []func(error)
+}
+
+// OnDone registers fn to be called once a Store has written the batch
+// (err nil: durable as the sync mode promises) or has failed to (err set,
+// nothing of the batch written), before the done of Commit. It lets a
+// component that added writes to someone else's batch (a bridge queue
+// writing into a publisher's batch) learn the outcome. fn is called from
+// the Store's committer: it must not block nor call Commit, Write or
+// Close. Engine.Write does not call it.
+func (b *Batch) OnDone(fn func(error)) {
+	b.hooks = append(b.hooks, fn)
+}
+
+// runHooks calls the OnDone functions of b with err.
+func (b *Batch) runHooks(err error) {
+	for _, fn := range b.hooks {
+		fn(err)
+	}
 }
 
 // Put adds a put of key=value in bucket.
@@ -132,10 +153,13 @@ func indexZero(s string) int {
 // Len returns the number of writes in the batch.
 func (b *Batch) Len() int { return len(b.Ops) }
 
-// Reset empties the batch, keeping its capacity.
+// Reset empties the batch, keeping its capacity, and forgets its OnDone
+// functions.
 func (b *Batch) Reset() {
 	clear(b.Ops)
 	b.Ops = b.Ops[:0]
+	clear(b.hooks)
+	b.hooks = b.hooks[:0]
 }
 
 // Engine is an ordered key-value store with named buckets. Bucket names are

@@ -119,7 +119,8 @@ func NewStore(e Engine, opts Options) *Store {
 // Engine returns the engine, for reads (Get, Scan).
 func (s *Store) Engine() Engine { return s.e }
 
-// Commit queues b to be written and calls done(err) once it is: with
+// Commit queues b to be written and calls b's OnDone functions, then
+// done(err), once it is: with
 // SyncBatch and SyncAlways, err == nil means b is on stable storage. done is
 // called exactly once, from the committer goroutine, in the order batches
 // were submitted; it must not block and must not call Commit, Write or Close
@@ -134,6 +135,7 @@ func (s *Store) Commit(b *Batch, done func(error)) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
+		b.runHooks(ErrClosed)
 		done(ErrClosed)
 		return
 	}
@@ -317,6 +319,7 @@ func (s *Store) finish(r commitReq, err error) {
 	case !errors.Is(err, ErrFull):
 		s.counters.errors.Add(1)
 	}
+	r.b.runHooks(err)
 	r.done(err)
 }
 

@@ -151,3 +151,47 @@ func TestStoreBackPressure(t *testing.T) {
 		t.Fatalf("%d of 5 batches written", n)
 	}
 }
+
+// TestStoreOnDone: the OnDone functions of a batch are called with the
+// outcome of its commit, before the batch's done, including when the batch
+// fails alone in a group, and with ErrClosed after Close.
+func TestStoreOnDone(t *testing.T) {
+	st := NewStore(NewMemory(), Options{})
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	var good, bad Batch
+	good.Put("b", []byte("k"), []byte("v"))
+	good.OnDone(func(err error) { note(fmt.Sprintf("hook1 good %v", err)) })
+	good.OnDone(func(err error) { note(fmt.Sprintf("hook2 good %v", err)) })
+	bad.Put("", []byte("k"), []byte("v")) // invalid: empty bucket
+	bad.OnDone(func(err error) { note(fmt.Sprintf("hook bad %v", err != nil)) })
+	var wg sync.WaitGroup
+	wg.Add(2)
+	st.Commit(&good, func(err error) { note(fmt.Sprintf("done good %v", err)); wg.Done() })
+	st.Commit(&bad, func(err error) { note(fmt.Sprintf("done bad %v", err != nil)); wg.Done() })
+	wg.Wait()
+	want := "hook1 good <nil>,hook2 good <nil>,done good <nil>,hook bad true,done bad true"
+	if got := strings.Join(order, ","); got != want {
+		t.Fatalf("calls:\n got %s\nwant %s", got, want)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var late Batch
+	late.Put("b", []byte("k2"), []byte("v"))
+	var hookErr error
+	late.OnDone(func(err error) { hookErr = err })
+	st.Commit(&late, nil)
+	if !errors.Is(hookErr, ErrClosed) {
+		t.Fatalf("hook after Close got %v, want ErrClosed", hookErr)
+	}
+	late.Reset()
+	if len(late.hooks) != 0 || late.Len() != 0 {
+		t.Fatalf("Reset left %d hooks, %d ops", len(late.hooks), late.Len())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,13 +104,13 @@ limits:
 	}
 }
 
-func TestNewGatewaySetsMemoryLimit(t *testing.T) {
+func TestNewHardwareSetsMemoryLimit(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
 	debug.SetMemoryLimit(math.MaxInt64)
 	var logs syncBuffer
-	g := newGateway(config.Default(), slog.New(slog.NewTextHandler(&logs, nil)))
+	g := newHardware(config.Default(), slog.New(slog.NewTextHandler(&logs, nil)))
 	want := board.Defaults(g.info.MemTotal).MemLimit
 	if want == 0 {
 		want = math.MaxInt64 // MemTotal unknown: left alone
@@ -121,15 +123,15 @@ func TestNewGatewaySetsMemoryLimit(t *testing.T) {
 	}
 }
 
-func TestGatewayLEDFollowsBridges(t *testing.T) {
+func TestHardwareLEDFollowsBridges(t *testing.T) {
 	ledDir := fakeLED(t)
 	var logs syncBuffer
-	g := &gateway{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
+	g := &hardware{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
 	g.SetBridgeDown("early", true) // before serving: remembered, LED untouched
 	if got := ledShows(t, ledDir); got != "none timer heartbeat [mmc0]\n/0\n" {
 		t.Fatalf("LED before serve: %q", got)
 	}
-	g.serve(config.Board{StatusLED: ledDir}, nil)
+	g.serve(config.Board{StatusLED: ledDir}, nil, nil)
 	steps := []struct {
 		name string
 		down bool
@@ -158,9 +160,45 @@ func TestGatewayLEDFollowsBridges(t *testing.T) {
 	}
 }
 
+// The LED follows what the bridge watcher polls: blinking while a bridge
+// is not up, steady once all are, and steady again when the down bridge is
+// removed (a reload).
+func TestHardwareWatchesBridges(t *testing.T) {
+	ledDir := fakeLED(t)
+	var mu sync.Mutex
+	links := map[string]bool{"cloud": true, "backup": false}
+	set := func(m map[string]bool) {
+		mu.Lock()
+		links = m
+		mu.Unlock()
+	}
+	var polls atomic.Int32
+	poll := func() map[string]bool {
+		polls.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(links)
+	}
+	g := &hardware{log: slog.New(slog.DiscardHandler), bridgesDown: make(map[string]bool)}
+	g.serve(config.Board{StatusLED: ledDir}, nil, poll)
+	waitUntil(t, "blinking while cloud is down", func() bool { return ledShows(t, ledDir) == "blink" })
+	set(map[string]bool{"cloud": false, "backup": false})
+	waitUntil(t, "steady once cloud is up", func() bool { return ledShows(t, ledDir) == "on" })
+	set(map[string]bool{"cloud": false, "backup": true})
+	waitUntil(t, "blinking while backup is down", func() bool { return ledShows(t, ledDir) == "blink" })
+	set(map[string]bool{"cloud": false})
+	waitUntil(t, "steady once the down bridge is removed", func() bool { return ledShows(t, ledDir) == "on" })
+	g.stop()
+	n := polls.Load()
+	time.Sleep(3 * bridgePoll / 2)
+	if polls.Load() != n {
+		t.Errorf("the bridge watcher still polls after stop")
+	}
+}
+
 // A regular file stands in for /dev/watchdog: the ioctls fail with ENOTTY,
 // so the watchdog is kicked by writing "k", and the magic close writes "V".
-func TestGatewayWatchdogFollowsHealth(t *testing.T) {
+func TestHardwareWatchdogFollowsHealth(t *testing.T) {
 	for _, healthy := range []bool{true, false} {
 		dev := writeFile(t, t.TempDir(), "watchdog", "")
 		var calls atomic.Int32
@@ -175,8 +213,8 @@ func TestGatewayWatchdogFollowsHealth(t *testing.T) {
 			return nil
 		}
 		var logs syncBuffer
-		g := &gateway{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
-		g.serve(config.Board{Watchdog: dev}, health)
+		g := &hardware{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
+		g.serve(config.Board{Watchdog: dev}, health, nil)
 		waitUntil(t, "the first health check", func() bool { return calls.Load() > 0 })
 		if healthy {
 			waitUntil(t, "the first kick", func() bool { return g.feeder.Kicks() > 0 })
@@ -200,11 +238,11 @@ func TestGatewayWatchdogFollowsHealth(t *testing.T) {
 	}
 }
 
-func TestGatewayMissingDevices(t *testing.T) {
+func TestHardwareMissingDevices(t *testing.T) {
 	var logs syncBuffer
-	g := &gateway{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
+	g := &hardware{log: slog.New(slog.NewTextHandler(&logs, nil)), bridgesDown: make(map[string]bool)}
 	dir := t.TempDir()
-	g.serve(config.Board{Watchdog: filepath.Join(dir, "watchdog"), StatusLED: filepath.Join(dir, "leds", "led0")}, nil)
+	g.serve(config.Board{Watchdog: filepath.Join(dir, "watchdog"), StatusLED: filepath.Join(dir, "leds", "led0")}, nil, nil)
 	g.SetBridgeDown("cloud", true)
 	g.stop()
 	for _, want := range []string{"board.watchdog: cannot open the watchdog; running without it", "board.status_led: cannot open the LED; running without it"} {
@@ -233,9 +271,10 @@ func TestHealthCheck(t *testing.T) {
 	}
 }
 
-// TestRunDrivesBoard runs the broker with a fake LED and watchdog: the LED
-// is on while it serves, the watchdog is kicked, and a clean shutdown
-// disarms the watchdog and gives the LED back.
+// TestRunDrivesBoard runs the broker with a fake LED and watchdog and a
+// bridge whose remote refuses connections: the LED blinks while the bridge
+// is down, the watchdog is kicked, and a clean shutdown disarms the
+// watchdog and gives the LED back.
 func TestRunDrivesBoard(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "off") // keep this process's memory limit
 	dir := t.TempDir()
@@ -245,6 +284,8 @@ func TestRunDrivesBoard(t *testing.T) {
 data_dir: `+filepath.Join(dir, "data")+`
 listeners: [{type: tcp, address: "127.0.0.1:0"}]
 board: {watchdog: `+dev+`, status_led: `+ledDir+`}
+bridges:
+  - {name: cloud, address: "tcp://127.0.0.1:1", client_id: gw, topics: [{pattern: "a/#", direction: out}]}
 `), "board.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -255,11 +296,13 @@ board: {watchdog: `+dev+`, status_led: `+ledDir+`}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, log) }()
 	waitUntil(t, "the watchdog's first kick", func() bool { return readFile(t, dev) == "k" })
-	if got := ledShows(t, ledDir); got != "on" {
-		t.Errorf("LED while serving: %q, want on", got)
+	waitUntil(t, "the LED to blink for the bridge that is down", func() bool { return ledShows(t, ledDir) == "blink" })
+	var addr string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "msg=listening") {
+			addr = strings.Fields(strings.SplitAfter(line, " address=")[1])[0]
+		}
 	}
-	addr := strings.TrimSuffix(strings.SplitAfter(logs.String(), "address=")[1], "\n")
-	addr = strings.Fields(addr)[0]
 	if c, err := net.Dial("tcp", addr); err != nil {
 		t.Errorf("dial %s: %v", addr, err)
 	} else {

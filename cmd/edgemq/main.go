@@ -107,6 +107,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, run runFunc) int {
 		}
 	}
 	log := newLogger(cfg.Log, stderr)
+	defer closeLogger(log)
 	if file == "" {
 		addrs := make([]string, len(cfg.Listeners))
 		for i, l := range cfg.Listeners {

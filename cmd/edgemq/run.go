@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,16 +18,13 @@ const shutdownTimeout = 10 * time.Second
 
 // run serves cfg until ctx is cancelled, then shuts down cleanly.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	if err := unsupported(cfg); err != nil {
-		return err
-	}
-	gw := newGateway(cfg, log) // board, memory-sized limits, LED, watchdog
-	defer gw.stop()
+	hw := newHardware(cfg, log) // board, memory-sized limits, LED, watchdog
+	defer hw.stop()
 	rl := newReloader(log) // SIGHUP: see reload.go
 	defer rl.watch(ctx)()
 	var store *storage.Store
 	if cfg.DataDir != "" {
-		st, err := openStore(cfg, gw.badgerOptions(), log)
+		st, err := openStore(cfg, hw.badgerOptions(), log)
 		if err != nil {
 			return err
 		}
@@ -52,13 +48,19 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Limits:      brokerLimits(cfg.Limits),
 		SysInterval: cfg.SysInterval,
 		Version:     versionString(),
-		Board:       gw.info.String(),
+		Board:       hw.info.String(),
 		Auth:        authn,
 		ACL:         authz,
 	})
 	if err != nil {
 		return err
 	}
+	bridges, err := startBridges(srv, store, cfg, log, rl)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer bridges.Close() // on error paths; before the store closes
 
 	var listeners []transport.Listener
 	defer func() {
@@ -70,17 +72,33 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		shutdownBroker(srv, log)
 		return err
 	}
+	_, stopMQTTSN, err := startMQTTSN(cfg, srv, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopMQTTSN() // on early returns; idempotent
 
-	gw.serve(cfg.Board, healthCheck(srv.Health, cfg.DataDir))
+	stopHTTP, err := startHTTP(cfg, srv, store, listeners, authn, bridges, log)
+	if err != nil {
+		shutdownBroker(srv, log)
+		return err
+	}
+	defer stopHTTP()
+
+	hw.serve(cfg.Board, healthCheck(srv.Health, cfg.DataDir), bridgeLinks(bridges))
 
 	<-ctx.Done()
 	log.Info("shutting down")
-	gw.stop()
+	hw.stop()
 	for _, l := range listeners {
 		l.Close()
 	}
 	listeners = nil
+	stopMQTTSN()
 	shutdownBroker(srv, log)
+	// After the broker: every message it accepted was queued.
+	bridges.Close()
 	log.Info("stopped")
 	return nil
 }
@@ -91,22 +109,6 @@ func shutdownBroker(srv *broker.Server, log *slog.Logger) {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown did not finish in time", "timeout", shutdownTimeout, "err", err)
 	}
-}
-
-// unsupported refuses configuration this build cannot serve yet, naming
-// the key, rather than ignoring it.
-func unsupported(cfg *config.Config) error {
-	var errs []error
-	if len(cfg.MQTTSN.UDP) > 0 || len(cfg.MQTTSN.Serial) > 0 {
-		errs = append(errs, errors.New("mqttsn: the MQTT-SN gateway is not implemented yet"))
-	}
-	if len(cfg.Bridges) > 0 {
-		errs = append(errs, errors.New("bridges: bridges are not implemented yet"))
-	}
-	if cfg.HTTP.Address != "" {
-		errs = append(errs, errors.New("http.address: the HTTP listener is not implemented yet"))
-	}
-	return errors.Join(errs...)
 }
 
 func openStore(cfg *config.Config, badger storage.BadgerOptions, log *slog.Logger) (*storage.Store, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/edgemq/edgemq/auth"
 	"github.com/edgemq/edgemq/broker"
@@ -28,9 +29,12 @@ func newSecurity(cfg *config.Config, log *slog.Logger, rl *reloader) (broker.Aut
 			AllowAnonymous: a.AllowAnonymous,
 			PasswordFile:   a.PasswordFile,
 			UsernameFromCN: fromCN,
-			MaxFailures:    a.FailLimit.MaxFailures,
-			Window:         a.FailLimit.Window,
-			Logger:         log,
+			AnonymousOn: func(listener string) bool {
+				return cfg.MQTTSN.AllowAnonymous && strings.HasPrefix(listener, "mqttsn")
+			},
+			MaxFailures: a.FailLimit.MaxFailures,
+			Window:      a.FailLimit.Window,
+			Logger:      log,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.password_file: %w", err)

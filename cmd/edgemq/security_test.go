@@ -241,7 +241,7 @@ auth: {allow_anonymous: false, password_file: %q, acl_file: %q}
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog(`msg="reload done" steps=2 failed=0`)
+	p.waitLog(`msg="reload done" steps=3 failed=0`) // password file, ACL file, bridges
 
 	if !alice.IsConnected() {
 		t.Fatal("alice was disconnected by the reload")
@@ -258,7 +258,7 @@ auth: {allow_anonymous: false, password_file: %q, acl_file: %q}
 	os.WriteFile(acl, []byte("user alice\ntopic read a/#\ntopic raed b/#\n"), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	p.waitLog(acl + `:3: unknown access \"raed\"`)
-	p.waitLog(`msg="reload done" steps=2 failed=1`)
+	p.waitLog(`msg="reload done" steps=3 failed=1`)
 	waitTok(t, pub.Publish("a/3", 1, false, "still refused"))
 	waitTok(t, pub.Publish("b/2", 1, false, "still allowed"))
 	got.expect(t, "a/1 before", "b/1 after", "b/2 still allowed")
