@@ -1,5 +1,3 @@
-//go:build !nows
-
 package transport
 
 import (
