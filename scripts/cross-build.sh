@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cross-build.sh: static, stripped edgemq binaries for every target board.
 #
-#   scripts/cross-build.sh                 # every target into dist/
+#   scripts/cross-build.sh                 # all ten targets into dist/
 #   scripts/cross-build.sh mipsle arm64    # only these targets
 #   scripts/cross-build.sh -l              # list the targets
 #
@@ -31,10 +31,7 @@ EXTRA_TAGS=${EXTRA_TAGS:-}
 # router SoCs (24Kc, 74Kc, 1004Kc) have no FPU and kernels built without
 # FPU emulation kill a hard-float binary with SIGILL, so every MIPS target
 # is softfloat (GOMIPS / GOMIPS64).
-#
-# mipsle-nows is the mipsle build the OpenWrt package makes by default: no
-# WebSocket listeners (the nows tag drops net/http), for 16 MB-flash routers.
-targets=(amd64 arm64 armv5 armv6 armv7 mips mipsle mips64 mips64le riscv64 mipsle-nows)
+targets=(amd64 arm64 armv5 armv6 armv7 mips mipsle mips64 mips64le riscv64)
 declare -A env=(
   [amd64]="GOARCH=amd64"
   [arm64]="GOARCH=arm64"
@@ -46,9 +43,9 @@ declare -A env=(
   [mips64]="GOARCH=mips64 GOMIPS64=softfloat"
   [mips64le]="GOARCH=mips64le GOMIPS64=softfloat"
   [riscv64]="GOARCH=riscv64"
-  [mipsle-nows]="GOARCH=mipsle GOMIPS=softfloat"
 )
-declare -A tags=([mipsle-nows]=nows)
+# Build tags of a target beyond EXTRA_TAGS (none today).
+declare -A tags=()
 
 if [ "${1:-}" = "-l" ]; then
   for t in "${targets[@]}"; do echo "$t ${env[$t]}${tags[$t]:+ TAGS=${tags[$t]}}"; done

@@ -3,7 +3,6 @@
 #
 #   scripts/size-report.sh            # linux/mipsle softfloat (the smallest routers)
 #   scripts/size-report.sh arm64      # any target of scripts/cross-build.sh -l
-#   scripts/size-report.sh mipsle-nows  # the OpenWrt router build
 #
 # Prints Markdown (docs/size.md holds a copy). It builds the target twice,
 # as scripts/cross-build.sh does: stripped (-s -w) for the size that ships,
@@ -57,10 +56,13 @@ function pkgof(name,   p, i, rest) {
   i = match(p, /\/[^\/]*$/)
   if (i > 0) { rest = substr(p, i + 1); p = substr(p, 1, i) } else { rest = p; p = "" }
   i = index(rest, "."); if (i > 0) rest = substr(rest, 1, i - 1)
-  return p rest
+  p = p rest
+  gsub(/%2e/, ".", p) # the linker escapes dots in the last path element: paho%2emqtt%2egolang
+  return p
 }
 function modof(pkg,   i, best) {
   if (pkg ~ /^\(/) return pkg
+  if (pkg == "main") return mods[1] # the main module is listed first
   best = ""
   for (i = 1; i <= nmods; i++)
     if ((pkg == mods[i] || index(pkg, mods[i] "/") == 1) && length(mods[i]) > length(best)) best = mods[i]

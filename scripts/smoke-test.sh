@@ -2,7 +2,7 @@
 # smoke-test.sh: every cross-built edgemq runs under qemu-user, serves real
 # MQTT clients, and keeps its data across a restart.
 #
-#   scripts/smoke-test.sh                     # arm64 armv5 armv7 mips mipsle mipsle-nows riscv64
+#   scripts/smoke-test.sh                     # arm64 armv5 armv7 mips mipsle riscv64
 #   scripts/smoke-test.sh mipsle riscv64      # some of scripts/cross-build.sh -l
 #
 # For each target it builds dist/edgemq-linux-<target> (scripts/cross-build.sh),
@@ -28,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(arm64 armv5 armv7 mips mipsle mipsle-nows riscv64)
+[ "${#targets[@]}" -gt 0 ] || targets=(arm64 armv5 armv7 mips mipsle riscv64)
 
 declare -A qemu=(
   [amd64]=""
@@ -38,20 +38,19 @@ declare -A qemu=(
   [armv7]="qemu-arm-static -cpu cortex-a7"
   [mips]="qemu-mips-static -cpu 24Kc"
   [mipsle]="qemu-mipsel-static -cpu 24Kc"
-  [mipsle-nows]="qemu-mipsel-static -cpu 24Kc"
   [mips64]="qemu-mips64-static"
   [mips64le]="qemu-mips64el-static"
   [riscv64]="qemu-riscv64-static"
 )
 declare -A goarch=(
   [amd64]=amd64 [arm64]=arm64 [armv5]=arm [armv6]=arm [armv7]=arm [mips]=mips
-  [mipsle]=mipsle [mipsle-nows]=mipsle [mips64]=mips64 [mips64le]=mips64le [riscv64]=riscv64
+  [mipsle]=mipsle [mips64]=mips64 [mips64le]=mips64le [riscv64]=riscv64
 )
 # The engine each target must use: "linked" means badger when the binary
 # links it (storage's build constraint decides), else bolt.
 declare -A want_engine=(
   [amd64]=badger [arm64]=badger [armv5]=bolt [armv6]=bolt [armv7]=bolt
-  [mips]=bolt [mipsle]=bolt [mipsle-nows]=bolt [mips64]=linked [mips64le]=linked [riscv64]=linked
+  [mips]=bolt [mipsle]=bolt [mips64]=linked [mips64le]=linked [riscv64]=linked
 )
 for t in "${targets[@]}"; do
   [ -n "${goarch[$t]:-}" ] || { echo "smoke-test: unknown target $t" >&2; exit 2; }

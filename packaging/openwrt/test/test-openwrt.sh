@@ -15,8 +15,8 @@
 # 2. The init script and the converter pass shellcheck (as ash/sh).
 # 3. The files golang-package.mk copies into its GOPATH (Go sources,
 #    go.mod/go.sum, testdata, and GO_PKG_INSTALL_EXTRA from the Makefile)
-#    build linux/mipsle softfloat with the package's default tags
-#    (nobadger, nows): the embedded
+#    build linux/mipsle softfloat with the package's default tag
+#    (nobadger): the embedded
 #    config/default.yaml must be among them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -109,7 +109,7 @@ files=$(find . -path '*/.*' -prune -o -not -type d -print)
   mkdir -p "$(dirname "$src/${f#./}")"
   cp "$f" "$src/${f#./}"
 done
-if (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat "$GO" build -tags nobadger,nows -o "$tmp/edgemq-mipsle" ./cmd/edgemq); then
+if (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat "$GO" build -tags nobadger -o "$tmp/edgemq-mipsle" ./cmd/edgemq); then
   echo "feed build: the files golang-package.mk copies build for linux/mipsle"
 else
   fail "the files golang-package.mk would copy (GO_PKG_INSTALL_EXTRA=$extra) do not build"
