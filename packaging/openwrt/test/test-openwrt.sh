@@ -13,11 +13,12 @@
 #    files they name; @FILE@ in .err files for the generated YAML.
 #    The package's shipped /etc/config/edgemq is case "default".
 # 2. The init script and the converter pass shellcheck (as ash/sh).
-# 3. The files golang-package.mk copies into its GOPATH (Go sources,
-#    go.mod/go.sum, testdata, and GO_PKG_INSTALL_EXTRA from the Makefile)
+# 3. The files golang-package.mk copies into its GOPATH (everything with
+#    GO_PKG_INSTALL_ALL, else Go sources, go.mod/go.sum, testdata and
+#    GO_PKG_INSTALL_EXTRA, as the Makefile says)
 #    build linux/mipsle softfloat with the package's default tag
-#    (nobadger): the embedded
-#    config/default.yaml must be among them.
+#    (nobadger): the files embedded with go:embed (config/default.yaml,
+#    the status page) must be among them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -97,14 +98,21 @@ fi
 # 3. what the golang helpers copy must build
 name=feed-build
 extra=$(sed -n 's/^GO_PKG_INSTALL_EXTRA:=//p' "$pkg/Makefile")
+all=$(sed -n 's/^GO_PKG_INSTALL_ALL:=//p' "$pkg/Makefile")
 src="$tmp/gopath/src/github.com/edgemq/edgemq"
 mkdir -p "$src"
-files=$(find . -path '*/.*' -prune -o -not -type d -print)
+# What Build/Prepare copies into the build dir, then what golang-build.sh
+# configure copies from there.
+files=$(find . \( -path '*/.*' -o -path ./dist -o -path ./bin -o -path ./packaging -o -path ./edgemq-data \) -prune -o -not -type d -print)
 {
-  grep '\.\(c\|cc\|cpp\|go\|h\|hh\|hpp\|proto\|s\)$' <<<"$files" || true
-  grep '/testdata/' <<<"$files" || true
-  grep '/go\.\(mod\|sum\|work\)$' <<<"$files" || true
-  for pattern in $extra; do grep -e "$pattern" <<<"$files" || true; done
+  if [ "$all" = 1 ]; then
+    printf '%s\n' "$files"
+  else
+    grep '\.\(c\|cc\|cpp\|go\|h\|hh\|hpp\|proto\|s\)$' <<<"$files" || true
+    grep '/testdata/' <<<"$files" || true
+    grep '/go\.\(mod\|sum\|work\)$' <<<"$files" || true
+    for pattern in $extra; do grep -e "$pattern" <<<"$files" || true; done
+  fi
 } | sort -u | while read -r f; do
   mkdir -p "$(dirname "$src/${f#./}")"
   cp "$f" "$src/${f#./}"
@@ -112,6 +120,6 @@ done
 if (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat "$GO" build -tags nobadger -o "$tmp/edgemq-mipsle" ./cmd/edgemq); then
   echo "feed build: the files golang-package.mk copies build for linux/mipsle"
 else
-  fail "the files golang-package.mk would copy (GO_PKG_INSTALL_EXTRA=$extra) do not build"
+  fail "the files golang-package.mk would copy (GO_PKG_INSTALL_ALL=$all GO_PKG_INSTALL_EXTRA=$extra) do not build"
 fi
 exit $failed
