@@ -36,7 +36,7 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 	}
 	if d.qos > 0 && sess.persistent {
 		d.seq = s.seq.Add(1)
-		b.Put(bucketQueue, queueKey(sess.id, d.seq), encodeDelivery(&d, 0, false))
+		b.Put(bucketQueue, queueKey(sess.id, d.seq), encodeDelivery(&d, 0, false, s.wall()))
 	}
 	d.msg.Hold()
 	sess.q.push(d)
@@ -131,7 +131,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		seq := in.d.seq
 		var rec []byte
 		if first && seq != 0 {
-			rec = encodeDelivery(&in.d, in.pid, true)
+			rec = encodeDelivery(&in.d, in.pid, true, c.srv.wall())
 		}
 		sess.mu.Unlock()
 		if rec != nil {

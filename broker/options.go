@@ -83,4 +83,9 @@ type Options struct {
 	Auth Authenticator
 	// ACL checks publish, subscribe and delivery; nil allows everything.
 	ACL Authorizer
+	// Clock returns the wall-clock time stamped on stored records (session
+	// disconnect times, when a stored message was written); nil is
+	// time.Now. Timers and expiry while running use Go's monotonic clock,
+	// so only restarts look at it. Tests inject a fake one.
+	Clock func() time.Time
 }

@@ -56,7 +56,7 @@ func (s *Server) retain(m *Message, b *storage.Batch) bool {
 	}
 	// $SYS topics are regenerated at start: not worth flash writes.
 	if s.store != nil && !strings.HasPrefix(topic, "$SYS/") {
-		b.Put(bucketRetained, []byte(topic), encodeMessage(m))
+		b.Put(bucketRetained, []byte(topic), encodeMessage(m, s.wall()))
 	}
 	return true
 }
