@@ -24,6 +24,13 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 		s.stats.droppedNotAllowed.Add(1)
 		return false
 	}
+	if s.queueMem.bytes.Load() > s.limits.MaxTotalQueuedBytes {
+		// All queues together hold max_total_queued_bytes: nothing more
+		// is queued, whatever its QoS, until writers drain some.
+		sess.mu.Unlock()
+		s.dropForMemory()
+		return false
+	}
 	for sess.q.len() >= s.limits.MaxQueuedMessages || sess.q.bytes+size > s.limits.MaxQueuedBytes {
 		old, ok := sess.q.removeFirstQoS0()
 		if !ok {
@@ -46,6 +53,18 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 		c.signal()
 	}
 	return true
+}
+
+// dropForMemory counts a delivery dropped because all queues together hold
+// max_total_queued_bytes, and logs it at most once a minute.
+func (s *Server) dropForMemory() {
+	n := s.stats.droppedMemory.Add(1)
+	now := time.Now().UnixNano()
+	last := s.memWarned.Load()
+	if now-last > int64(time.Minute) && s.memWarned.CompareAndSwap(last, now) {
+		s.log.Warn("queues hold max_total_queued_bytes: dropping new deliveries",
+			"max_total_queued_bytes", s.limits.MaxTotalQueuedBytes, "dropped_memory_total", n)
+	}
 }
 
 // dropLocked counts n dropped deliveries and logs, rate-limited.
