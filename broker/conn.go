@@ -74,6 +74,7 @@ type conn struct {
 
 	rs readState // the read loop's, see readLoop
 
+	shut         atomic.Bool // closeWith ran: the reader must stop
 	takenOver    atomic.Bool // another connection took the session over
 	resumedByNew atomic.Bool // ... and resumed it (clean start 0)
 	closeOnce    sync.Once
@@ -214,11 +215,21 @@ func (c *conn) readLoop() {
 				if now.Sub(st.lastDeadline) > c.keepAlive/6 {
 					c.nc.SetReadDeadline(now.Add(c.keepAlive))
 					st.lastDeadline = now
+					if c.shut.Load() {
+						// closeWith's wake-up deadline may just have
+						// been overwritten: stop here instead.
+						c.end(errClose)
+						return
+					}
 				}
 			}
 		} else if st.lastDeadline.IsZero() {
 			c.nc.SetReadDeadline(time.Time{})
 			st.lastDeadline = time.Now()
+			if c.shut.Load() {
+				c.end(errClose)
+				return
+			}
 		}
 		var start time.Time
 		if waiting {
@@ -518,6 +529,7 @@ func (c *conn) closeWith(last []byte) {
 		c.closing = true
 		c.outCond.Broadcast()
 		c.outMu.Unlock()
+		c.shut.Store(true) // before the wake-up deadline below: see readLoop
 		c.wmu.Lock()
 		started := c.wstarted && !c.wstopped
 		c.wmu.Unlock()

@@ -24,6 +24,13 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 		s.stats.droppedNotAllowed.Add(1)
 		return false
 	}
+	if s.queueMem.bytes.Load() > s.limits.MaxTotalQueuedBytes {
+		// All queues together hold max_total_queued_bytes: nothing more
+		// is queued, whatever its QoS, until writers drain some.
+		sess.mu.Unlock()
+		s.dropForMemory()
+		return false
+	}
 	for sess.q.len() >= s.limits.MaxQueuedMessages || sess.q.bytes+size > s.limits.MaxQueuedBytes {
 		old, ok := sess.q.removeFirstQoS0()
 		if !ok {
@@ -36,7 +43,7 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 	}
 	if d.qos > 0 && sess.persistent {
 		d.seq = s.seq.Add(1)
-		b.Put(bucketQueue, queueKey(sess.id, d.seq), encodeDelivery(&d, 0, false))
+		b.Put(bucketQueue, queueKey(sess.id, d.seq), encodeDelivery(&d, 0, false, s.wall()))
 	}
 	d.msg.Hold()
 	sess.q.push(d)
@@ -46,6 +53,18 @@ func (sess *session) enqueue(d delivery, b *storage.Batch) bool {
 		c.signal()
 	}
 	return true
+}
+
+// dropForMemory counts a delivery dropped because all queues together hold
+// max_total_queued_bytes, and logs it at most once a minute.
+func (s *Server) dropForMemory() {
+	n := s.stats.droppedMemory.Add(1)
+	now := time.Now().UnixNano()
+	last := s.memWarned.Load()
+	if now-last > int64(time.Minute) && s.memWarned.CompareAndSwap(last, now) {
+		s.log.Warn("queues hold max_total_queued_bytes: dropping new deliveries",
+			"max_total_queued_bytes", s.limits.MaxTotalQueuedBytes, "dropped_memory_total", n)
+	}
 }
 
 // dropLocked counts n dropped deliveries and logs, rate-limited.
@@ -131,7 +150,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		seq := in.d.seq
 		var rec []byte
 		if first && seq != 0 {
-			rec = encodeDelivery(&in.d, in.pid, true)
+			rec = encodeDelivery(&in.d, in.pid, true, c.srv.wall())
 		}
 		sess.mu.Unlock()
 		if rec != nil {

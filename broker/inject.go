@@ -18,10 +18,13 @@ func (s *Server) publishWill(sess *session, w *will) {
 	s.log.Info("publishing will", "client", sess.id, "topic", string(m.Topic))
 	var b storage.Batch
 	var ms matches
+	retained := false
 	if m.Retain {
-		s.retain(m, &b)
+		_, retained = s.retainAndRoute(m, &ms, &b)
 	}
-	s.route(m, &ms, &b)
+	if !retained {
+		s.route(m, &ms, &b)
+	}
 	s.commitAsync(&b)
 	m.Release()
 }
@@ -55,10 +58,13 @@ func (s *Server) Publish(topic []byte, payload []byte, o PublishOptions) (int, e
 	m.bridged = o.Bridge
 	var b storage.Batch
 	var ms matches
+	n, retained := 0, false
 	if o.Retain {
-		s.retain(m, &b)
+		n, retained = s.retainAndRoute(m, &ms, &b)
 	}
-	n := s.route(m, &ms, &b)
+	if !retained {
+		n = s.route(m, &ms, &b)
+	}
 	m.Release()
 	if s.store == nil || b.Len() == 0 {
 		return n, nil

@@ -13,8 +13,9 @@ import (
 // routed and shared by every queue that holds it; it counts its holders and
 // returns to its pool when the last one releases it.
 type Message struct {
-	refs atomic.Int32
-	pool *messagePool
+	refs   atomic.Int32
+	queued atomic.Int32 // queues holding it, for queueMemory
+	pool   *messagePool
 
 	buf []byte // backing store of every byte-slice field below
 

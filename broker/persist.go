@@ -26,7 +26,35 @@ const (
 	bucketRetained = "ret"
 )
 
-const recordVersion = 1
+// recordVersion 2 stores expiries as time left plus the wall-clock time of
+// writing (see elapsedSince), instead of absolute wall-clock times.
+const recordVersion = 2
+
+// clockFloor is a wall-clock time before which a gateway's clock is taken
+// as not set yet (no real-time clock, NTP not answered): edgemq did not
+// exist before it.
+var clockFloor = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// elapsedSince returns how much time passed between a stored wall-clock
+// time and now, or 0 when the wall clock cannot tell: either time before
+// clockFloor (a board that booted in 1970 and was then set by NTP), or now
+// before then (the clock was set back). So a restart after a clock jump
+// neither expires everything at once nor lets anything live for ever: the
+// time the broker was down counts only when the clock is trustworthy.
+func elapsedSince(then, now time.Time) time.Duration {
+	if then.Before(clockFloor) || now.Before(clockFloor) || now.Before(then) {
+		return 0
+	}
+	return now.Sub(then)
+}
+
+// wall returns the wall-clock time used for stored timestamps.
+func (s *Server) wall() time.Time {
+	if s.opts.Clock != nil {
+		return s.opts.Clock()
+	}
+	return time.Now()
+}
 
 func subKey(id, filter string) []byte {
 	k := make([]byte, 0, len(id)+1+len(filter))
@@ -47,9 +75,10 @@ func splitKey(k []byte) (id string, rest []byte, ok bool) {
 	return string(k[:i]), k[i+1:], true
 }
 
-// Message encoding: version, flags, payload format, expiry (wall clock
-// Unix nanoseconds, 0 for none), then length-prefixed topic, payload,
-// content type, response topic, correlation data and user properties.
+// Message encoding: version, flags, payload format, expiry left in
+// milliseconds (0 for none), the wall-clock time of writing (Unix
+// nanoseconds), then length-prefixed topic, payload, content type,
+// response topic, correlation data and user properties.
 const (
 	flagRetain = 1 << 2
 	flagPF     = 1 << 3
@@ -63,11 +92,11 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-func encodeMessage(m *Message) []byte {
-	return appendMessage(make([]byte, 0, len(m.buf)+32), m)
+func encodeMessage(m *Message, wall time.Time) []byte {
+	return appendMessage(make([]byte, 0, len(m.buf)+40), m, wall)
 }
 
-func appendMessage(b []byte, m *Message) []byte {
+func appendMessage(b []byte, m *Message, wall time.Time) []byte {
 	flags := m.QoS
 	if m.Retain {
 		flags |= flagRetain
@@ -85,11 +114,12 @@ func appendMessage(b []byte, m *Message) []byte {
 		flags |= flagCD
 	}
 	b = append(b, recordVersion, flags, m.PayloadFormat)
-	var exp int64
+	var left uint64
 	if !m.Expiry.IsZero() {
-		exp = m.Expiry.UnixNano()
+		left = uint64(max(time.Until(m.Expiry).Milliseconds(), 1))
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(exp))
+	b = binary.BigEndian.AppendUint64(b, left)
+	b = binary.BigEndian.AppendUint64(b, uint64(wall.UnixNano()))
 	b = appendBytes(b, m.Topic)
 	b = appendBytes(b, m.Payload)
 	b = appendBytes(b, m.ContentType)
@@ -164,7 +194,8 @@ func (r *recordReader) bytes() []byte {
 	return v
 }
 
-// decodeMessage reads a message record into a new Message from pool.
+// decodeMessage reads a message record into a new Message from pool; now
+// is the wall-clock time, for the expiry (see elapsedSince).
 func decodeMessage(r *recordReader, pool *messagePool, now time.Time) *Message {
 	if r.byte() != recordVersion {
 		r.err = errRecord
@@ -172,7 +203,8 @@ func decodeMessage(r *recordReader, pool *messagePool, now time.Time) *Message {
 	}
 	flags := r.byte()
 	pf := r.byte()
-	exp := int64(r.uint64())
+	left := time.Duration(r.uint64()) * time.Millisecond
+	written := time.Unix(0, int64(r.uint64()))
 	var p packet.Publish
 	p.QoS = flags & 3
 	p.Retain = flags&flagRetain != 0
@@ -202,16 +234,16 @@ func decodeMessage(r *recordReader, pool *messagePool, now time.Time) *Message {
 	m := pool.get()
 	m.Hold()
 	m.fill(&p, topic)
-	if exp != 0 {
-		// Stored as wall-clock time; held as a monotonic deadline.
-		m.Expiry = now.Add(time.Unix(0, exp).Sub(now))
+	if left != 0 {
+		// Held as a deadline on the monotonic clock.
+		m.Expiry = time.Now().Add(left - elapsedSince(written, now))
 	}
 	return m
 }
 
 // encodeDelivery encodes a queued delivery: QoS, retain, packet id and
 // PUBREL state (QoS 2), subscription ids, then the message.
-func encodeDelivery(d *delivery, pid uint16, relSent bool) []byte {
+func encodeDelivery(d *delivery, pid uint16, relSent bool, wall time.Time) []byte {
 	b := make([]byte, 0, len(d.msg.buf)+48)
 	b = append(b, recordVersion, d.qos)
 	if d.retain {
@@ -236,7 +268,7 @@ func encodeDelivery(d *delivery, pid uint16, relSent bool) []byte {
 			b = binary.AppendUvarint(b, uint64(id))
 		}
 	}
-	return appendMessage(b, d.msg)
+	return appendMessage(b, d.msg, wall)
 }
 
 func decodeDelivery(v []byte, pool *messagePool, now time.Time) (d delivery, pid uint16, relSent bool, err error) {
@@ -304,7 +336,7 @@ func (s *Server) saveSession(sess *session) {
 	}
 	var disc time.Time
 	if sess.conn == nil {
-		disc = time.Now()
+		disc = s.wall()
 	}
 	rec := encodeSession(sess.expiry, disc)
 	sess.stored = true
@@ -343,7 +375,7 @@ func (s *Server) deleteSessionRecords(sess *session) {
 // messages from the store.
 func (s *Server) load() error {
 	eng := s.store.Engine()
-	now := time.Now()
+	now := s.wall()
 	var corrupt []storage.Op
 	var loadErr error
 	scan := func(bucket string, fn func(k, v []byte) error) {
@@ -377,7 +409,7 @@ func (s *Server) load() error {
 		if expiry != expiryNever {
 			left := time.Duration(expiry) * time.Second
 			if disc != 0 {
-				left -= now.Sub(time.Unix(disc, 0))
+				left -= elapsedSince(time.Unix(disc, 0), now)
 			}
 			if left <= 0 {
 				expired = append(expired, sess)

@@ -85,7 +85,12 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 		m.Hold()
 		m.fill(p, topic)
 		m.from = sess.uid
-		if p.Retain && !s.retain(m, &c.batch) && c.version == packet.V5 && p.QoS > 0 {
+		n, retained := 0, false
+		if p.Retain {
+			n, retained = s.retainAndRoute(m, &c.match, &c.batch)
+		}
+		switch {
+		case p.Retain && !retained && c.version == packet.V5 && p.QoS > 0:
 			// retained_max is reached: a v5 publisher is told 0x97 and
 			// the message is not routed (an error code means "not
 			// accepted"). 3.1.1 and QoS 0 publishers cannot be told:
@@ -96,7 +101,10 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 				sess.removeInQoS2(p.PacketID)
 				sess.mu.Unlock()
 			}
-		} else if s.route(m, &c.match, &c.batch) == 0 && c.version == packet.V5 {
+		case !retained:
+			n = s.route(m, &c.match, &c.batch)
+		}
+		if n == 0 && code == packet.Success && c.version == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}
 		m.Release()
@@ -193,6 +201,31 @@ func (c *conn) hasInQoS2(pid uint16) bool {
 func (s *Server) route(m *Message, ms *matches, b *storage.Batch) int {
 	ms.reset()
 	s.trie.match(m.Topic, ms)
+	return s.deliver(m, ms, b)
+}
+
+// retainAndRoute records m as retained and routes it. Storing it and
+// matching its subscribers happen under the trie's read lock, and a
+// SUBSCRIBE adds its subscription and takes its retained snapshot under the
+// write lock (see subscribe), so a subscriber gets a retained message
+// published meanwhile once: live or retained, never both nor neither. It
+// reports false, routing nothing, when retained_max refuses the message.
+func (s *Server) retainAndRoute(m *Message, ms *matches, b *storage.Batch) (n int, retained bool) {
+	ms.reset()
+	s.trie.mu.RLock()
+	retained = s.retain(m, b)
+	if retained {
+		s.trie.matchLocked(m.Topic, ms)
+	}
+	s.trie.mu.RUnlock()
+	if !retained {
+		return 0, false
+	}
+	return s.deliver(m, ms, b), true
+}
+
+// deliver queues m for the subscriptions in ms.
+func (s *Server) deliver(m *Message, ms *matches, b *storage.Batch) int {
 	n := 0
 	subs := ms.subs
 	for i, sub := range subs {

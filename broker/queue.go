@@ -1,5 +1,7 @@
 package broker
 
+import "sync/atomic"
+
 // delivery is one message on its way to one session.
 type delivery struct {
 	msg    *Message
@@ -14,12 +16,50 @@ type delivery struct {
 
 // queue is a FIFO ring of deliveries waiting for a session's inflight
 // window. It does not bound itself: the session enforces
-// max_queued_messages and max_queued_bytes around it.
+// max_queued_messages and max_queued_bytes around it, and the server
+// max_total_queued_bytes through mem.
 type queue struct {
 	buf   []delivery
 	head  int
 	n     int
 	bytes int
+	mem   *queueMemory // every queue of the server charges it; nil in unit tests
+}
+
+// queueMemory estimates the memory all queues hold: one entry per delivery
+// and, once, the buffer of each message held by at least one queue (a
+// message delivered to a thousand clients is one copy).
+type queueMemory struct {
+	bytes atomic.Int64
+}
+
+const (
+	deliveryCost = 64  // a ring entry, rounded up
+	messageCost  = 256 // a Message and its slices, without the buffer
+)
+
+func (qm *queueMemory) charge(m *Message) {
+	if qm == nil {
+		return
+	}
+	cost := int64(deliveryCost)
+	if m.queued.Add(1) == 1 {
+		cost += messageCost + int64(cap(m.buf))
+	}
+	qm.bytes.Add(cost)
+}
+
+// refund returns what charge took, to be subtracted (the writer sums a
+// batch before one atomic update).
+func (qm *queueMemory) refund(m *Message) int64 {
+	if qm == nil {
+		return 0
+	}
+	cost := int64(deliveryCost)
+	if m.queued.Add(-1) == 0 {
+		cost += messageCost + int64(cap(m.buf))
+	}
+	return cost
 }
 
 func (q *queue) len() int { return q.n }
@@ -31,6 +71,7 @@ func (q *queue) push(d delivery) {
 	q.buf[(q.head+q.n)%len(q.buf)] = d
 	q.n++
 	q.bytes += d.msg.size()
+	q.mem.charge(d.msg)
 }
 
 func (q *queue) grow() {
@@ -55,6 +96,9 @@ func (q *queue) pop() delivery {
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 	q.bytes -= d.msg.size()
+	if q.mem != nil {
+		q.mem.bytes.Add(-q.mem.refund(d.msg))
+	}
 	if q.n == 0 {
 		q.head = 0
 		q.shrink()
@@ -79,6 +123,9 @@ func (q *queue) removeFirstQoS0() (delivery, bool) {
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
 		q.bytes -= d.msg.size()
+		if q.mem != nil {
+			q.mem.bytes.Add(-q.mem.refund(d.msg))
+		}
 		return d, true
 	}
 	return delivery{}, false

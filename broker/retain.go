@@ -56,32 +56,37 @@ func (s *Server) retain(m *Message, b *storage.Batch) bool {
 	}
 	// $SYS topics are regenerated at start: not worth flash writes.
 	if s.store != nil && !strings.HasPrefix(topic, "$SYS/") {
-		b.Put(bucketRetained, []byte(topic), encodeMessage(m))
+		b.Put(bucketRetained, []byte(topic), encodeMessage(m, s.wall()))
 	}
 	return true
 }
 
-// sendRetained queues the retained messages matching sub for its session,
-// with RETAIN set [MQTT-3.3.1-8].
-func (s *Server) sendRetained(sess *session, sub *subscription, b *storage.Batch) {
-	now := time.Now()
+// retainedMatching returns the retained messages matching filter, held.
+func (s *Server) retainedMatching(filter string) []*Message {
 	var msgs []*Message
 	r := &s.retained
 	r.mu.RLock()
-	if !strings.ContainsAny(sub.topicFilter, "+#") {
-		if m := r.m[sub.topicFilter]; m != nil {
+	defer r.mu.RUnlock()
+	if !strings.ContainsAny(filter, "+#") {
+		if m := r.m[filter]; m != nil {
 			m.Hold()
 			msgs = append(msgs, m)
 		}
-	} else {
-		for topic, m := range r.m {
-			if matchTopic(sub.topicFilter, topic) {
-				m.Hold()
-				msgs = append(msgs, m)
-			}
+		return msgs
+	}
+	for topic, m := range r.m {
+		if matchTopic(filter, topic) {
+			m.Hold()
+			msgs = append(msgs, m)
 		}
 	}
-	r.mu.RUnlock()
+	return msgs
+}
+
+// sendRetained queues msgs (retained messages matching sub, held) for the
+// session with RETAIN set [MQTT-3.3.1-8], and releases them.
+func (s *Server) sendRetained(sess *session, sub *subscription, msgs []*Message, b *storage.Batch) {
+	now := time.Now()
 	for _, m := range msgs {
 		if m.expired(now) {
 			s.stats.droppedExpired.Add(1)

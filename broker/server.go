@@ -33,6 +33,8 @@ type Server struct {
 	retained    retainedStore
 	msgs        messagePool
 	writeStates writeStatePool
+	queueMem    queueMemory  // what all sessions' queues hold, for MaxTotalQueuedBytes
+	memWarned   atomic.Int64 // when dropForMemory last logged (Unix ns)
 	decoders    decoderPool
 	readPool    packet.BufferPool
 

@@ -57,7 +57,9 @@ type will struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	return &session{srv: s, id: id, uid: s.uid.Add(1), subs: make(map[string]*subscription)}
+	sess := &session{srv: s, id: id, uid: s.uid.Add(1), subs: make(map[string]*subscription)}
+	sess.q.mem = &s.queueMem
+	return sess
 }
 
 // allocPID returns a packet id not in the inflight window [MQTT-2.2.1-3].

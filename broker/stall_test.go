@@ -94,3 +94,61 @@ func TestStalledSubscriber(t *testing.T) {
 		t.Fatalf("stalled subscriber: received %d + dropped %d = %d, want %d", got, dropped, uint64(got)+dropped, n)
 	}
 }
+
+// TestTotalQueueMemoryBound: many subscribers that do not read, and a
+// publisher flooding: each client's queue alone would stay within its own
+// bounds, but together they would hold far more than the gateway has.
+// max_total_queued_bytes holds the total; what it refuses is counted; the
+// accounting goes back to zero when the clients leave.
+func TestTotalQueueMemoryBound(t *testing.T) {
+	const (
+		clients = 200
+		budget  = 1 << 20
+		msgs    = 3000
+	)
+	tb := startBroker(t, broker.Options{Limits: broker.Limits{
+		MaxQueuedMessages: 1000, MaxQueuedBytes: 4 << 20, MaxTotalQueuedBytes: budget}})
+	var subs []*rawClient
+	for i := range clients {
+		c := dialRaw(t, tb.addr, packet.V311)
+		c.connect(packet.Connect{ClientID: []byte(fmt.Sprint("slow", i)), CleanStart: true})
+		c.subscribe(1, packet.Subscription{Filter: []byte("#"), QoS: 1})
+		subs = append(subs, c)
+	}
+	// The subscribers never read from here on: their sockets fill, then
+	// their queues.
+	pub := dialRaw(t, tb.addr, packet.V311)
+	pub.connect(packet.Connect{ClientID: []byte("flood"), CleanStart: true})
+	payload := make([]byte, 512)
+	var buf []byte
+	peak := int64(0)
+	for i := 0; i < msgs; i += 100 {
+		buf = buf[:0]
+		for j := range 100 {
+			p := packet.Publish{Topic: []byte("f/x"), QoS: 1, PacketID: uint16(i + j + 1), Payload: payload}
+			buf = p.Append(buf, packet.V311)
+		}
+		pub.send(buf)
+		for range 100 {
+			pub.expectAck(packet.PUBACK)
+		}
+		peak = max(peak, tb.srv.Stats().QueueMemory)
+	}
+	st := tb.srv.Stats()
+	t.Logf("queue memory peak %d KiB (bound %d KiB), dropped for memory %d, for full queues %d",
+		peak>>10, budget>>10, st.DroppedMemory, st.DroppedQueueFull)
+	// One delivery may pass the check while another fills the last bytes:
+	// allow a message's worth per client.
+	if slack := int64(clients * (deliveryCost + 1024)); peak > budget+slack {
+		t.Fatalf("queues held %d bytes, above the bound %d (+%d)", peak, budget, slack)
+	}
+	if st.DroppedMemory == 0 {
+		t.Fatal("nothing dropped for memory: the test did not reach the bound")
+	}
+	for _, c := range subs {
+		c.nc.Close()
+	}
+	waitFor(t, 5*time.Second, "queues released", func() bool { return tb.srv.Stats().QueueMemory == 0 })
+}
+
+const deliveryCost = 64

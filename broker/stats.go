@@ -17,6 +17,7 @@ type stats struct {
 	connectsTotal     atomic.Uint64
 	connectsRefused   atomic.Uint64
 	droppedQueueFull  atomic.Uint64 // deliveries dropped because a client's queue was full
+	droppedMemory     atomic.Uint64 // deliveries dropped because all queues held max_total_queued_bytes
 	droppedExpired    atomic.Uint64 // deliveries dropped because the message expired
 	droppedTooLarge   atomic.Uint64 // deliveries larger than the client's Maximum Packet Size
 	droppedNotAllowed atomic.Uint64 // publishes or deliveries refused by the ACL
@@ -90,6 +91,8 @@ type Stats struct {
 	BytesReceived             uint64    // every MQTT packet received
 	BytesSent                 uint64    // every MQTT packet sent
 	DroppedQueueFull          uint64
+	DroppedMemory             uint64 // all queues held max_total_queued_bytes
+	QueueMemory               int64  // estimated bytes all queues hold
 	DroppedExpired            uint64
 	DroppedTooLarge           uint64
 	DroppedNotAllowed         uint64
@@ -176,6 +179,8 @@ func (s *Server) Stats() Stats {
 	st.BytesReceived = live.bytesIn.Load()
 	st.BytesSent = live.bytesOut.Load()
 	st.DroppedQueueFull = s.stats.droppedQueueFull.Load()
+	st.DroppedMemory = s.stats.droppedMemory.Load()
+	st.QueueMemory = s.queueMem.bytes.Load()
 	st.DroppedExpired = s.stats.droppedExpired.Load()
 	st.DroppedTooLarge = s.stats.droppedTooLarge.Load()
 	st.DroppedNotAllowed = s.stats.droppedNotAllowed.Load()

@@ -35,7 +35,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	var b storage.Batch
-	var retained []*subscription // subscriptions that get retained messages
+	// Subscriptions that get retained messages, and those messages (held).
+	type retainedFor struct {
+		sub  *subscription
+		msgs []*Message
+	}
+	var retained []retainedFor
 	for i := range p.Subs {
 		f := &p.Subs[i]
 		filter := string(f.Filter)
@@ -70,13 +75,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			qos: min(f.QoS, 2), noLocal: f.NoLocal, retainAsPublished: f.RetainAsPublished,
 			retainHandling: f.RetainHandling, id: subID,
 		}
-		existed := s.addSubscription(sess, sub, &b)
+		// Retained messages [MQTT-3.3.1-9..11], never for shared
+		// subscriptions (MQTT 5.0 section 4.8.2).
+		want := func(existed bool) bool {
+			return group == "" && (sub.retainHandling == 0 || sub.retainHandling == 1 && !existed)
+		}
+		_, msgs := s.addSubscription(sess, sub, &b, want)
+		if len(msgs) > 0 {
+			retained = append(retained, retainedFor{sub, msgs})
+		}
 		codes[i] = packet.ReasonCode(sub.qos)
 		c.debug("subscribed", "filter", filter, "qos", sub.qos)
-		// Retained messages [MQTT-3.3.1-9..11], never for shared
-		// subscriptions [MQTT-4.8.2-?: v5 3.3.1.3].
-		if group == "" && (sub.retainHandling == 0 || sub.retainHandling == 1 && !existed) {
-			retained = append(retained, sub)
+	}
+	release := func() {
+		for _, r := range retained {
+			for _, m := range r.msgs {
+				m.Release()
+			}
 		}
 	}
 	// A persistent session's subscriptions are stored before the SUBACK.
@@ -84,6 +99,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	if s.store != nil && b.Len() > 0 {
 		if err := s.store.Write(&b); err != nil {
 			c.logger().Error("could not store subscriptions", "err", err)
+			release()
 			if v != packet.V5 {
 				return errClose // 3.1.1 cannot say it: close rather than pretend
 			}
@@ -100,20 +116,25 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		a := packet.Suback{PacketID: pid, Codes: codes}
 		return a.Append(dst, v)
 	}); err != nil {
+		release()
 		return err
 	}
 	// Retained messages go after the SUBACK.
 	var rb storage.Batch
-	for _, sub := range retained {
-		s.sendRetained(sess, sub, &rb)
+	for _, r := range retained {
+		s.sendRetained(sess, r.sub, r.msgs, &rb)
 	}
 	s.commitAsync(&rb)
 	return nil
 }
 
 // addSubscription records sub in the session and the trie and, for a
-// persistent session, in b. It reports whether it replaced one.
-func (s *Server) addSubscription(sess *session, sub *subscription, b *storage.Batch) bool {
+// persistent session, in b. It reports whether it replaced one. When
+// wantRetained(existed) is true it also returns the retained messages
+// matching sub (held), taken under the same trie lock as the insertion, so
+// that a retained message published meanwhile reaches the subscriber once
+// (see retainAndRoute).
+func (s *Server) addSubscription(sess *session, sub *subscription, b *storage.Batch, wantRetained func(existed bool) bool) (bool, []*Message) {
 	sess.mu.Lock()
 	_, existed := sess.subs[sub.filter]
 	sess.subs[sub.filter] = sub
@@ -122,11 +143,17 @@ func (s *Server) addSubscription(sess *session, sub *subscription, b *storage.Ba
 	if !existed {
 		sess.nsubs.Add(1)
 	}
-	s.trie.add(sub)
+	var retained []*Message
+	s.trie.mu.Lock()
+	s.trie.addLocked(sub)
+	if wantRetained != nil && wantRetained(existed) {
+		retained = s.retainedMatching(sub.topicFilter)
+	}
+	s.trie.mu.Unlock()
 	if persistent {
 		b.Put(bucketSubs, subKey(sess.id, sub.filter), encodeSub(sub))
 	}
-	return existed
+	return existed, retained
 }
 
 // handleUnsubscribe handles UNSUBSCRIBE.

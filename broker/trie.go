@@ -114,6 +114,11 @@ func forEachLevel(s string, fn func(level string)) {
 func (t *trie) add(sub *subscription) (existed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.addLocked(sub)
+}
+
+// addLocked is add with t.mu held for writing.
+func (t *trie) addLocked(sub *subscription) (existed bool) {
 	n := &t.root
 	forEachLevel(sub.topicFilter, func(level string) { n = n.addChild(level) })
 	if sub.group == "" {
@@ -236,8 +241,13 @@ func (m *matches) reset() {
 // [MQTT-4.7.2-1].
 func (t *trie) match(topic []byte, m *matches) {
 	t.mu.RLock()
-	matchLevel(&t.root, topic, len(topic) > 0 && topic[0] == '$', m)
+	t.matchLocked(topic, m)
 	t.mu.RUnlock()
+}
+
+// matchLocked is match with t.mu held.
+func (t *trie) matchLocked(topic []byte, m *matches) {
+	matchLevel(&t.root, topic, len(topic) > 0 && topic[0] == '$', m)
 }
 
 func matchLevel(n *node, topic []byte, dollar bool, m *matches) {

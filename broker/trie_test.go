@@ -170,7 +170,7 @@ func BenchmarkRoutePublish(b *testing.B) {
 	sess := s.newSession("sub")
 	sess.online.Store(true)
 	for _, f := range []string{"sensors/+/temperature", "other/#", "sensors/room9/humidity"} {
-		s.addSubscription(sess, &subscription{sess: sess, filter: f, topicFilter: f, qos: 1}, nil)
+		s.addSubscription(sess, &subscription{sess: sess, filter: f, topicFilter: f, qos: 1}, nil, nil)
 	}
 	p := packet.Publish{Topic: []byte("sensors/room1/temperature"), Payload: make([]byte, 64)}
 	var ms matches

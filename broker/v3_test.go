@@ -186,3 +186,35 @@ func TestDollarTopics(t *testing.T) {
 		t.Fatalf("'#' received %d $SYS messages, first %q", n, all.get(0).Topic())
 	}
 }
+
+// TestRetainedWhileSubscribing: a retained message published at the very
+// moment a client subscribes reaches it exactly once, live or as retained,
+// never twice and never not at all. Repeated to catch the interleavings.
+func TestRetainedWhileSubscribing(t *testing.T) {
+	tb := startBroker(t, broker.Options{})
+	pub := dialRaw(t, tb.addr, packet.V311)
+	pub.connect(packet.Connect{ClientID: []byte("rpub"), CleanStart: true})
+	for i := range 150 {
+		topic := fmt.Sprintf("race/%d", i)
+		sub := dialRaw(t, tb.addr, packet.V311)
+		sub.connect(packet.Connect{ClientID: []byte("rsub"), CleanStart: true})
+		s := packet.Subscribe{PacketID: 1, Subs: []packet.Subscription{{Filter: []byte(topic)}}}
+		p := packet.Publish{Topic: []byte(topic), Retain: true, Payload: []byte("x")}
+		go pub.send(p.Append(nil, packet.V311))
+		sub.send(s.Append(nil, packet.V311))
+		n := 0
+		for {
+			h, _, err := sub.tryNext(40 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			if h.Type == packet.PUBLISH {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("round %d: the retained message arrived %d times, want once", i, n)
+		}
+		sub.nc.Close()
+	}
+}

@@ -187,7 +187,7 @@ func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 			if dd.qos == 2 && dd.seq != 0 {
 				// Record the packet id, so that after a restart the
 				// exchange resumes on it and is not delivered twice.
-				c.pidBatch.Put(bucketQueue, queueKey(sess.id, dd.seq), encodeDelivery(&dd, pid, false))
+				c.pidBatch.Put(bucketQueue, queueKey(sess.id, dd.seq), encodeDelivery(&dd, pid, false, c.srv.wall()))
 			}
 		}
 		out = append(out, outgoing{d: dd, pid: pid})

@@ -87,6 +87,9 @@ type Limits struct {
 	MaxQueuedBytes    ByteSize `yaml:"max_queued_bytes"`
 	MaxTopicAlias     int      `yaml:"max_topic_alias"` // 0: topic aliases refused
 	RetainedMax       int      `yaml:"retained_max"`
+	// MaxTotalQueuedBytes bounds the memory all clients' queues hold
+	// together; beyond it new deliveries are dropped and counted.
+	MaxTotalQueuedBytes ByteSize `yaml:"max_total_queued_bytes"`
 	// ConnectTimeout closes a connection that sends no CONNECT in time.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }

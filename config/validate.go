@@ -242,6 +242,9 @@ func (k *checker) limits() {
 	}
 	k.within("limits.max_topic_alias", l.MaxTopicAlias, 0, 65535)
 	k.atLeast("limits.retained_max", l.RetainedMax, 1)
+	if l.MaxTotalQueuedBytes <= 0 {
+		k.errorf("limits.max_total_queued_bytes", "must be larger than 0")
+	}
 	k.positive("limits.connect_timeout", l.ConnectTimeout)
 }
 

@@ -58,8 +58,9 @@ func WriteBrokerStats(w *Writer, st broker.Stats) {
 	w.Counter("edgemq_network_received_bytes_total", "Bytes of all MQTT packets received.", float64(st.BytesReceived))
 	w.Counter("edgemq_network_sent_bytes_total", "Bytes of all MQTT packets sent.", float64(st.BytesSent))
 
-	w.Family("edgemq_messages_dropped_total", Counter, "Deliveries dropped, by reason: queue_full (a client's queue was at max_queued_messages or max_queued_bytes), expired (message expiry passed), not_authorized (ACL), too_large (above the client's maximum packet size).")
+	w.Family("edgemq_messages_dropped_total", Counter, "Deliveries dropped, by reason: queue_full (a client's queue was at max_queued_messages or max_queued_bytes), memory (all queues together held max_total_queued_bytes), expired (message expiry passed), not_authorized (ACL), too_large (above the client's maximum packet size).")
 	w.Sample(float64(st.DroppedQueueFull), "reason", "queue_full")
+	w.Sample(float64(st.DroppedMemory), "reason", "memory")
 	w.Sample(float64(st.DroppedExpired), "reason", "expired")
 	w.Sample(float64(st.DroppedNotAllowed), "reason", "not_authorized")
 	w.Sample(float64(st.DroppedTooLarge), "reason", "too_large")
@@ -69,6 +70,7 @@ func WriteBrokerStats(w *Writer, st broker.Stats) {
 	w.Gauge("edgemq_queued_bytes", "Size of the queued messages (topic, payload, properties, overhead).", float64(st.QueuedBytes))
 	w.Gauge("edgemq_queue_max_messages", "Messages in the deepest session queue.", float64(st.QueueMaxMessages))
 	w.Gauge("edgemq_queue_max_bytes", "Bytes in the largest session queue.", float64(st.QueueMaxBytes))
+	w.Gauge("edgemq_queue_memory_bytes", "Estimated memory all queues hold together (an entry per delivery, one copy per message); bounded by max_total_queued_bytes.", float64(st.QueueMemory))
 	w.Gauge("edgemq_inflight_messages", "QoS 1 and 2 messages sent and not yet acknowledged, all sessions.", float64(st.Inflight))
 }
 

@@ -120,7 +120,7 @@ func (s *Server) status(ctx context.Context) Status {
 		st.Retained, st.Queued, st.Inflight = bs.Retained, bs.QueuedMessages, bs.Inflight
 		st.MessagesIn, st.MessagesOut = bs.MessagesReceived, bs.MessagesSent
 		st.BytesIn, st.BytesOut = bs.BytesReceived, bs.BytesSent
-		st.Dropped = bs.DroppedQueueFull + bs.DroppedExpired + bs.DroppedNotAllowed + bs.DroppedTooLarge
+		st.Dropped = bs.DroppedQueueFull + bs.DroppedMemory + bs.DroppedExpired + bs.DroppedNotAllowed + bs.DroppedTooLarge
 		for _, l := range s.opts.Listeners {
 			ls := ListenerStatus{Listener: l}
 			for _, c := range bs.Connections {

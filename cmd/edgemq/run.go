@@ -134,15 +134,16 @@ func openStore(cfg *config.Config, badger storage.BadgerOptions, log *slog.Logge
 
 func brokerLimits(l config.Limits) broker.Limits {
 	return broker.Limits{
-		MaxConnections:    l.MaxConnections,
-		MaxPacketSize:     int(l.MaxPacketSize),
-		MaxInflight:       l.MaxInflight,
-		ReceiveMaximum:    l.ReceiveMaximum,
-		MaxKeepAlive:      l.MaxKeepalive,
-		MaxQueuedMessages: l.MaxQueuedMessages,
-		MaxQueuedBytes:    int(l.MaxQueuedBytes),
-		MaxTopicAlias:     l.MaxTopicAlias,
-		RetainedMax:       l.RetainedMax,
-		ConnectTimeout:    l.ConnectTimeout,
+		MaxConnections:      l.MaxConnections,
+		MaxPacketSize:       int(l.MaxPacketSize),
+		MaxInflight:         l.MaxInflight,
+		ReceiveMaximum:      l.ReceiveMaximum,
+		MaxKeepAlive:        l.MaxKeepalive,
+		MaxQueuedMessages:   l.MaxQueuedMessages,
+		MaxQueuedBytes:      int(l.MaxQueuedBytes),
+		MaxTopicAlias:       l.MaxTopicAlias,
+		RetainedMax:         l.RetainedMax,
+		MaxTotalQueuedBytes: int64(l.MaxTotalQueuedBytes),
+		ConnectTimeout:      l.ConnectTimeout,
 	}
 }
