@@ -9,7 +9,7 @@ FUZZTIME ?= 10m
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-race lint bench fuzz deps go clean \
+.PHONY: all build run test test-unit test-race lint bench fuzz faults soak deps go clean \
 	cross size test-cross test-smoke deb test-deb test-openwrt
 
 all: build
@@ -55,6 +55,17 @@ bench: build deps
 	@mkdir -p bench/results
 	$(GO) run ./bench/cmd/mqttbench -edgemq $(BIN) -json bench/results/mqttbench.json
 	$(GO) test -run '^$$' -bench 'BridgeDrain|BridgeForward' -benchtime 1000000x -timeout 30m ./bridge/
+
+# faults: the fault suite at full length (faults/doc.go), one line per
+# scenario and "N passed, M failed". make test runs its short form.
+faults: go deps build
+	GO=$(GO) scripts/faults.sh
+
+# soak: mixed load for DURATION (default 1h), sampling RSS, goroutines,
+# open files and store size every 10 s into a CSV and a PNG plot.
+DURATION ?= 1h
+soak: go deps build
+	EDGEMQ_SOAK=$(DURATION) $(GO) test -count=1 -timeout 0 -run 'TestSoak' -v ./faults/
 
 fuzz: go
 	@for pkg in $$($(GO) list ./...); do \
