@@ -132,7 +132,9 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	for c := range s.conns {
 		live.add(&c.stats)
-		if c.connected.Load() {
+		// A connection being closed is no longer counted: once a client
+		// sees its socket close, the figures agree.
+		if c.connected.Load() && !c.shut.Load() {
 			st.ClientsConnected++
 			if byListener == nil {
 				byListener = make(map[lv]int)
