@@ -38,6 +38,7 @@ type conn struct {
 	clientReceiveMax int // outbound QoS 1/2 window
 	clientAliasMax   int // topic aliases we may send
 	problemInfo      bool
+	bridge           bool // a mosquitto-style bridge (CONNECT level 0x84): No Local and Retain As Published on all its subscriptions
 	connected        atomic.Bool
 
 	// Reader state. The PUBLISH decoder is allocated on the first PUBLISH

@@ -35,6 +35,7 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 		return err
 	}
 	c.version = p.Version
+	c.bridge = p.Bridge
 	v := p.Version
 	refuse := func(code5, code3 packet.ReasonCode, why string) error {
 		s.stats.connectsRefused.Add(1)
@@ -178,7 +179,7 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)
 	}
-	c.logger().Info("client connected", "username", c.info.Username,
+	c.logger().Info("client connected", "username", c.info.Username, "bridge", c.bridge,
 		"clean_start", p.CleanStart, "session_present", present, "keepalive", keepAlive)
 	return nil
 }

@@ -319,3 +319,33 @@ func TestOverlappingSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeProtocolLevel: a client connecting with protocol level 0x84,
+// as mosquitto and edgemq bridges do, does not get its own messages back
+// (No Local) and gets the retain flag as published.
+func TestBridgeProtocolLevel(t *testing.T) {
+	tb := startBroker(t, broker.Options{})
+	br := dialRaw(t, tb.addr, packet.V311)
+	p := packet.Connect{ClientID: []byte("bridge-in"), CleanStart: true, KeepAlive: 60}
+	b := p.Append(nil, packet.V311)
+	if string(b[4:8]) != "MQTT" || b[8] != 4 {
+		t.Fatalf("unexpected CONNECT layout % x", b)
+	}
+	b[8] = 0x84
+	br.send(b)
+	if h, _ := br.next(2 * time.Second); h.Type != packet.CONNACK {
+		t.Fatalf("got %v, want CONNACK", h.Type)
+	}
+	br.subscribe(1, packet.Subscription{Filter: []byte("b/#"), QoS: 1})
+	own := packet.Publish{Topic: []byte("b/own"), QoS: 1, PacketID: 1, Payload: []byte("mine")}
+	br.send(own.Append(nil, packet.V311))
+	br.expectAck(packet.PUBACK)
+	other := dialRaw(t, tb.addr, packet.V311)
+	other.connect(packet.Connect{ClientID: []byte("local"), CleanStart: true})
+	r := packet.Publish{Topic: []byte("b/other"), Retain: true, Payload: []byte("theirs")}
+	other.send(r.Append(nil, packet.V311))
+	m := br.expectPublish(2 * time.Second)
+	if string(m.Payload) != "theirs" || !m.Retain {
+		t.Fatalf("bridge got %q retain=%v; want only the other client's message, retain kept", m.Payload, m.Retain)
+	}
+}

@@ -75,6 +75,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			qos: min(f.QoS, 2), noLocal: f.NoLocal, retainAsPublished: f.RetainAsPublished,
 			retainHandling: f.RetainHandling, id: subID,
 		}
+		if c.bridge && group == "" {
+			// A bridge must not get its own messages back (they would loop)
+			// and forwards the retain flag as published, as mosquitto
+			// treats bridges.
+			sub.noLocal, sub.retainAsPublished = true, true
+		}
 		// Retained messages [MQTT-3.3.1-9..11], never for shared
 		// subscriptions (MQTT 5.0 section 4.8.2).
 		want := func(existed bool) bool {

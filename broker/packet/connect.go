@@ -25,6 +25,12 @@ func (p *Connect) Decode(h Header, body []byte) error {
 		return shortErr(CONNECT, "protocol level", 1, 0)
 	}
 	p.Version = Version(body[i])
+	if p.Version == V31|0x80 || p.Version == V311|0x80 {
+		// A mosquitto-style bridge [mosquitto: try_private]. Not in the
+		// specifications; brokers that do not know it refuse the level.
+		p.Bridge = true
+		p.Version &^= 0x80
+	}
 	i++
 	switch string(name) {
 	case "MQTT":

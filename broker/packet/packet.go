@@ -109,10 +109,14 @@ type Subscription struct {
 type Connect struct {
 	ProtocolName []byte // "MQTT", or "MQIsdp" for 3.1
 	Version      Version
-	CleanStart   bool // CleanSession in 3.1.1
-	KeepAlive    uint16
-	Props        Properties
-	ClientID     []byte
+	// Bridge is set when the protocol level had its top bit set (0x83,
+	// 0x84): mosquitto's mark of a bridge connecting as a 3.x client.
+	// Version then holds the level without that bit.
+	Bridge     bool
+	CleanStart bool // CleanSession in 3.1.1
+	KeepAlive  uint16
+	Props      Properties
+	ClientID   []byte
 
 	WillFlag    bool
 	WillQoS     byte
