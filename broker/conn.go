@@ -158,6 +158,7 @@ func (c *conn) serve() {
 	}
 	c.rs.raw = rawConnOf(c.nc)
 	c.rs.idle = true
+	c.rs.handled = 1 // CONNECT grew this goroutine's stack: idle on a fresh one
 	c.readLoop()
 }
 
