@@ -61,13 +61,15 @@ type conn struct {
 	// an idle connection costs one goroutine, not two. wmu guards its state.
 	wmu      sync.Mutex
 	wcond    sync.Cond
-	wrunning bool // a writer goroutine is running
-	wagain   bool // signalled while running: look again before stopping
-	wstopped bool // no writer may start any more (closed, or failed)
-	wstarted bool // CONNACK is queued: deliveries may flow
+	wrunning bool          // a writer goroutine is running
+	wagain   bool          // signalled while running: look again before stopping
+	wstopped bool          // no writer may start any more (closed, or failed)
+	wstarted bool          // CONNACK is queued: deliveries may flow
+	wkick    chan struct{} // the lingering writer's wake-up, while it lingers
 
 	// Writer state.
 	ws       *writeState // while a writer runs; pooled between runs
+	wruns    int         // writer runs so far
 	aliasOut map[string]uint16
 	pidBatch storage.Batch
 
@@ -110,33 +112,45 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 const readBufferSize = 512
 
 // idleWait is how long a wait for input must have lasted for the next one
-// to park from a shallow stack (see waitReadable), which costs one more
-// system call. A connection whose input arrives in a steady stream (waits
-// shorter than this) does not pay it; one whose packets come further apart
-// pays it once per packet, which is little next to the wait itself.
-const idleWait = time.Millisecond
+// to move to a fresh goroutine and park from a shallow stack (see readLoop
+// and waitReadable), which costs a goroutine start and a system call. A
+// connection whose packets come faster than this does not pay it; one
+// whose packets come further apart pays it once per packet, which is
+// little next to the wait.
+const idleWait = time.Second
 
-// logger returns a logger carrying the client id (once known), address,
-// listener, protocol and version. It is made on each call rather than
-// kept, because logging is rare and a kept logger costs every idle
-// connection a few hundred bytes.
-func (c *conn) logger() *slog.Logger {
+// logf logs msg at level with the connection's attributes: client id (once
+// known), address, listener, protocol and version, then args. Nothing is
+// built when the level is off; no logger is kept per connection (an idle
+// connection would pay for it), and no logger is cloned per line (a
+// connection storm would).
+func (c *conn) logf(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !c.srv.log.Enabled(ctx, level) {
+		return
+	}
+	all := make([]any, 0, 10+len(args))
 	if c.connected.Load() {
-		return c.srv.log.With("client", c.info.ClientID, "remote", c.nc.RemoteAddr().String(), "listener", c.listener,
-			"protocol", "mqtt", "version", c.version.String())
+		all = append(all, "client", c.info.ClientID)
 	}
-	l := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "listener", c.listener, "protocol", "mqtt")
+	all = append(all, "remote", c.remote(), "listener", c.listener, "protocol", "mqtt")
 	if c.version != 0 {
-		l = l.With("version", c.version.String())
+		all = append(all, "version", c.version.String())
 	}
-	return l
+	c.srv.log.Log(ctx, level, msg, append(all, args...)...)
 }
 
-// debug logs at debug level, without building a logger when it is off.
-func (c *conn) debug(msg string, args ...any) {
-	if c.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		c.logger().Debug(msg, args...)
+func (c *conn) debug(msg string, args ...any)    { c.logf(slog.LevelDebug, msg, args...) }
+func (c *conn) logInfo(msg string, args ...any)  { c.logf(slog.LevelInfo, msg, args...) }
+func (c *conn) logWarn(msg string, args ...any)  { c.logf(slog.LevelWarn, msg, args...) }
+func (c *conn) logError(msg string, args ...any) { c.logf(slog.LevelError, msg, args...) }
+
+// remote is the client's address as text, for logs.
+func (c *conn) remote() string {
+	if a := c.nc.RemoteAddr(); a != nil {
+		return a.String()
 	}
+	return ""
 }
 
 // errClose ends the reader loop without a protocol error: a normal
@@ -448,6 +462,12 @@ func (c *conn) signal() {
 	switch {
 	case c.wrunning:
 		c.wagain = true
+		if c.wkick != nil {
+			select {
+			case c.wkick <- struct{}{}:
+			default:
+			}
+		}
 	case c.wstarted && !c.wstopped:
 		c.wrunning = true
 		go c.writeLoop()
@@ -456,17 +476,34 @@ func (c *conn) signal() {
 }
 
 // startWriter lets the writer run (CONNACK is queued) and starts it.
+// It starts a writer goroutine only if something waits: a control packet,
+// queued messages or an inflight window to resend.
 func (c *conn) startWriter() {
 	c.wmu.Lock()
 	c.wstarted = true
 	c.wmu.Unlock()
-	c.signal()
+	c.outMu.Lock()
+	pending := len(c.ctrl) > 0 || c.closing
+	c.outMu.Unlock()
+	sess := c.sess
+	sess.mu.Lock()
+	pending = pending || sess.q.len() > 0 || sess.resend
+	sess.mu.Unlock()
+	if pending {
+		c.signal()
+	}
 }
 
 // stopWriter forbids new writer runs and waits for a running one.
 func (c *conn) stopWriter() {
 	c.wmu.Lock()
 	c.wstopped = true
+	if c.wkick != nil {
+		select {
+		case c.wkick <- struct{}{}:
+		default:
+		}
+	}
 	for c.wrunning {
 		c.wcond.Wait()
 	}
@@ -507,7 +544,7 @@ func (c *conn) refuseBusy() {
 	}
 	ack := packet.Connack{Code: code}
 	c.nc.Write(ack.Append(nil, v))
-	c.logger().Warn("connection refused: max_connections reached", "max_connections", c.srv.limits.MaxConnections)
+	c.logWarn("connection refused: max_connections reached", "max_connections", c.srv.limits.MaxConnections)
 }
 
 // shutdown is called by Server.Shutdown: v5 clients get DISCONNECT
@@ -563,25 +600,25 @@ func (c *conn) finish(err error) {
 			if !c.normalExit {
 				reason = "DISCONNECT with will"
 			}
-			c.logger().Info("client disconnected", "reason", reason, "will", !c.normalExit && c.will != nil)
+			c.logInfo("client disconnected", "reason", reason, "will", !c.normalExit && c.will != nil)
 		}
 	case errors.As(err, &pe):
 		code = pe.Code
 		c.srv.stats.protocolErrors.Add(1)
 		if code == packet.KeepAliveTimeout || code == packet.MaximumConnectTime {
-			c.logger().Info("closing connection", "reason", pe.Error())
+			c.logInfo("closing connection", "reason", pe.Error())
 		} else {
-			c.logger().Warn("closing connection: bad input", "err", pe.Error())
+			c.logWarn("closing connection: bad input", "err", pe.Error())
 		}
 	case errors.As(err, &code):
-		c.logger().Warn("closing connection", "reason", code.String())
+		c.logWarn("closing connection", "reason", code.String())
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		if c.connected.Load() && !c.takenOver.Load() {
-			c.logger().Info("client disconnected", "reason", "connection closed without DISCONNECT", "will", c.will != nil)
+			c.logInfo("client disconnected", "reason", "connection closed without DISCONNECT", "will", c.will != nil)
 		}
 	default:
 		if !c.takenOver.Load() {
-			c.logger().Info("connection lost", "reason", "network error", "err", err.Error())
+			c.logInfo("connection lost", "reason", "network error", "err", err.Error())
 		}
 	}
 	var last []byte

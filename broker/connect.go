@@ -44,7 +44,7 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 			code = code5
 		}
 		c.writeConnack(v, &packet.Connack{Code: code})
-		c.logger().Warn("connection refused", "client", string(p.ClientID), "username", string(p.Username), "reason", why)
+		c.logWarn("connection refused", "client", string(p.ClientID), "username", string(p.Username), "reason", why)
 		return errClose
 	}
 
@@ -170,16 +170,23 @@ func (c *conn) handleConnect(h packet.Header, body []byte) error {
 		}
 		c.aliasIn = make([][]byte, s.limits.MaxTopicAlias)
 	}
-	c.outMu.Lock()
-	c.ctrl = ack.Append(c.ctrl, v)
-	c.outMu.Unlock()
+	// The CONNACK goes out from here, before the writer may run: most
+	// connections have nothing else to send yet, and need no writer
+	// goroutine for it (a connection storm starts half as many).
+	var buf [64]byte
+	c.nc.SetWriteDeadline(time.Now().Add(minWriteTimeout))
+	b := ack.Append(buf[:0], v)
+	if _, err := c.nc.Write(b); err != nil {
+		return err
+	}
+	c.stats.bytesOut.Add(uint64(len(b)))
 	c.connected.Store(true)
 	c.startWriter()
 
 	if c.srv.store != nil && sess.persistent {
 		s.saveSession(sess)
 	}
-	c.logger().Info("client connected", "username", c.info.Username, "bridge", c.bridge,
+	c.logInfo("client connected", "username", c.info.Username, "bridge", c.bridge,
 		"clean_start", p.CleanStart, "session_present", present, "keepalive", keepAlive)
 	return nil
 }

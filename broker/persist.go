@@ -437,6 +437,9 @@ func (s *Server) load() error {
 		sub := &subscription{sess: sess, filter: filter, topicFilter: topicFilter, group: group,
 			qos: v[1] & 3, noLocal: v[1]&(1<<2) != 0, retainAsPublished: v[1]&(1<<3) != 0,
 			retainHandling: (v[1] >> 4) & 3, id: uint32(id32)}
+		if sess.subs == nil {
+			sess.subs = make(map[string]*subscription)
+		}
 		sess.subs[filter] = sub
 		sess.nsubs.Add(1)
 		s.trie.add(sub)

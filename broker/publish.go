@@ -72,7 +72,7 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	code := packet.Success
 	if !allowed {
 		s.stats.droppedNotAllowed.Add(1)
-		c.logger().Warn("publish refused by the ACL", "topic", string(topic))
+		c.logWarn("publish refused by the ACL", "topic", string(topic))
 		code = packet.NotAuthorized
 		if p.QoS == 2 && c.version == packet.V5 {
 			// A PUBREC with an error ends the exchange: no PUBREL follows.
@@ -146,7 +146,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			c.batch = storage.Batch{}
 			st.Commit(&ops, func(err error) {
 				if err != nil {
-					c.logger().Warn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
+					c.logWarn("could not store a QoS 0 message (it was delivered to connected clients)", "err", err)
 				}
 			})
 		}
@@ -176,7 +176,7 @@ func (c *conn) acknowledge(qos byte, pid uint16, code packet.ReasonCode) error {
 			if errors.Is(err, storage.ErrFull) {
 				rc = packet.QuotaExceeded
 			}
-			c.logger().Error("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
+			c.logError("could not store a message; not acknowledging it", "packet_id", pid, "err", err)
 			if v != packet.V5 {
 				return nil // 3.1.1 has no way to say it: the connection closes
 			}

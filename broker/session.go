@@ -57,7 +57,7 @@ type will struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	sess := &session{srv: s, id: id, uid: s.uid.Add(1), subs: make(map[string]*subscription)}
+	sess := &session{srv: s, id: id, uid: s.uid.Add(1)} // subs made on first use
 	sess.q.mem = &s.queueMem
 	return sess
 }
@@ -178,7 +178,7 @@ func (s *Server) attach(c *conn, cleanStart bool, expiry uint32) (*session, bool
 		if old != nil {
 			old.resumedByNew.Store(!cleanStart)
 			old.takenOver.Store(true)
-			old.logger().Info("session taken over by a new connection")
+			old.logInfo("session taken over by a new connection")
 			if old.version == packet.V5 {
 				d := packet.Disconnect{Code: packet.SessionTakenOver}
 				old.closeWith(d.Append(nil, old.version))
@@ -213,7 +213,7 @@ func (s *Server) attach(c *conn, cleanStart bool, expiry uint32) (*session, bool
 func (s *Server) discardLocked(sess *session) {
 	sess.mu.Lock()
 	subs := sess.subs
-	sess.subs = make(map[string]*subscription)
+	sess.subs = nil
 	sess.clearLocked()
 	sess.mu.Unlock()
 	for _, sub := range subs {

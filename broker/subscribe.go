@@ -49,7 +49,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 				code = packet.V3SubackFailure
 			}
 			codes[i] = code
-			c.logger().Info("subscription refused", "filter", filter, "reason", why)
+			c.logInfo("subscription refused", "filter", filter, "reason", why)
 		}
 		if err := packet.ValidFilter(f.Filter); err != nil {
 			fail(packet.TopicFilterInvalid, err.Error())
@@ -104,7 +104,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	// SUBSCRIBE is rare, so the reader simply waits for the commit.
 	if s.store != nil && b.Len() > 0 {
 		if err := s.store.Write(&b); err != nil {
-			c.logger().Error("could not store subscriptions", "err", err)
+			c.logError("could not store subscriptions", "err", err)
 			release()
 			if v != packet.V5 {
 				return errClose // 3.1.1 cannot say it: close rather than pretend
@@ -143,6 +143,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 func (s *Server) addSubscription(sess *session, sub *subscription, b *storage.Batch, wantRetained func(existed bool) bool) (bool, []*Message) {
 	sess.mu.Lock()
 	_, existed := sess.subs[sub.filter]
+	if sess.subs == nil {
+		sess.subs = make(map[string]*subscription)
+	}
 	sess.subs[sub.filter] = sub
 	persistent := sess.persistent
 	sess.mu.Unlock()
@@ -192,7 +195,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		if err := s.store.Write(&b); err != nil {
 			// The subscriptions are gone in memory; at worst they come
 			// back after a restart. Say so and carry on.
-			c.logger().Error("could not store unsubscription", "err", err)
+			c.logError("could not store unsubscription", "err", err)
 		}
 	}
 	pid := p.PacketID

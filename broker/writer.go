@@ -50,6 +50,8 @@ type writeState struct {
 	subIDs []uint32
 	vec    net.Buffers
 	sent   outCount // PUBLISH counts of one write, folded after it
+	kick   chan struct{}
+	timer  *time.Timer
 }
 
 // writeStatePool recycles writeStates; buffers grown beyond maxKeptWbuf are
@@ -64,7 +66,9 @@ func (wp *writeStatePool) get() *writeState {
 	if w, ok := wp.p.Get().(*writeState); ok {
 		return w
 	}
-	return &writeState{buf: make([]byte, 0, keepWbuf)}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &writeState{buf: make([]byte, 0, keepWbuf), kick: make(chan struct{}, 1), timer: t}
 }
 
 func (wp *writeStatePool) put(w *writeState) {
@@ -86,12 +90,55 @@ func (c *conn) writeLoop() {
 		w := c.srv.writeStates.get()
 		c.ws = w
 		failed := c.writeRun(w)
+		// A connection's first run (what was queued at CONNECT) does not
+		// linger: a fresh connection is often about to idle.
+		c.wruns++
+		for !failed && c.wruns > 1 && c.linger(w) {
+			failed = c.writeRun(w)
+		}
 		c.ws = nil
 		c.srv.writeStates.put(w)
 		if !c.writerIdle(failed) {
 			return
 		}
 	}
+}
+
+// writerLinger is how long a writer with nothing to send waits for more
+// before its goroutine ends. A client receiving steadily (a message every
+// few milliseconds) keeps one writer instead of starting one per message,
+// which would cost latency and garbage; an idle client holds none.
+const writerLinger = 50 * time.Millisecond
+
+// linger waits up to writerLinger for a signal. It reports whether to run
+// again: there is work, or the writer is being stopped, which happens only
+// once the connection is closing, so that the run flushes the last packets
+// (a DISCONNECT) and ends.
+func (c *conn) linger(w *writeState) bool {
+	select {
+	case <-w.kick: // a stale wake-up from an earlier linger
+	default:
+	}
+	c.wmu.Lock()
+	if c.wagain || c.wstopped {
+		c.wagain = false
+		c.wmu.Unlock()
+		return true
+	}
+	c.wkick = w.kick
+	c.wmu.Unlock()
+	w.timer.Reset(writerLinger)
+	select {
+	case <-w.kick:
+	case <-w.timer.C:
+	}
+	w.timer.Stop()
+	c.wmu.Lock()
+	c.wkick = nil
+	again := c.wagain || c.wstopped
+	c.wagain = false
+	c.wmu.Unlock()
+	return again
 }
 
 // writeRun writes until there is nothing more to send. It reports whether
@@ -114,7 +161,7 @@ func (c *conn) writeRun(w *writeState) (stop bool) {
 		w.segs = w.segs[:0]
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
-				c.logger().Warn("client is not reading: write timed out, closing")
+				c.logWarn("client is not reading: write timed out, closing")
 			}
 			c.nc.Close() // unblocks the reader
 			return true
@@ -238,7 +285,7 @@ func (c *conn) encode(o *outgoing, segs []vecSeg, now time.Time, sent *outCount)
 	// such a message is dropped as if delivered [MQTT-3.1.2-25].
 	if c.clientMaxPacket > 0 && p.Size(v) > c.clientMaxPacket {
 		c.srv.stats.droppedTooLarge.Add(1)
-		c.logger().Warn("message larger than the client's maximum packet size: not sent",
+		c.logWarn("message larger than the client's maximum packet size: not sent",
 			"topic", string(m.Topic), "size", p.Size(v), "maximum_packet_size", c.clientMaxPacket)
 		if o.pid != 0 {
 			c.abandon(o.pid)

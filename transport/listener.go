@@ -5,6 +5,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -89,10 +90,18 @@ func (a *acceptLoop) Close() error {
 	return err
 }
 
+// listenTCP listens on a TCP address without the TCP keep-alive Go turns
+// on for every accepted connection (four setsockopt calls each): MQTT has
+// its own keep-alive, and connection rate matters on a small gateway.
+func listenTCP(address string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", address)
+}
+
 // ListenTCP listens on a TCP address and serves it with h until Close.
 // name "" becomes "tcp:" + address.
 func ListenTCP(name, address string, h Handler, log *slog.Logger) (Listener, error) {
-	l, err := net.Listen("tcp", address)
+	l, err := listenTCP(address)
 	if err != nil {
 		return nil, err
 	}

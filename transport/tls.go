@@ -42,7 +42,7 @@ type tlsListener struct {
 // goroutines with HandshakeTimeout; the handler gets a *tls.Conn whose
 // handshake is complete.
 func ListenTLS(name, address string, certs *Certificates, h Handler, log *slog.Logger) (Listener, error) {
-	l, err := net.Listen("tcp", address)
+	l, err := listenTCP(address)
 	if err != nil {
 		return nil, err
 	}

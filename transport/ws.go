@@ -45,7 +45,7 @@ type wsListener struct {
 // not the browser's origin, decide who may connect. The connection carries
 // MQTT in binary frames only; a text frame closes it [MQTT-6.0.0-1].
 func ListenWS(name, address, path string, certs *Certificates, h Handler, log *slog.Logger) (Listener, error) {
-	ln, err := net.Listen("tcp", address)
+	ln, err := listenTCP(address)
 	if err != nil {
 		return nil, err
 	}
