@@ -204,31 +204,3 @@ func fill(tmpl []part, caps []string) string {
 	}
 	return b.String()
 }
-
-// match reports whether topic matches filter. Wildcards at the first level
-// do not match topics starting with "$" [MQTT-4.7.2-1].
-func match(filter, topic string) bool {
-	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		switch {
-		case !fmore && !tmore:
-			return true
-		case !fmore:
-			return false
-		case !tmore:
-			// "a/#" matches "a" [MQTT-4.7.1-2].
-			return frest == "#"
-		}
-		filter, topic = frest, trest
-	}
-}

@@ -236,7 +236,7 @@ func (l *link) onMessage(_ mqtt.Client, m mqtt.Message) {
 	topic := m.Topic()
 	var r *rule
 	for _, c := range l.rules {
-		if c.in() && match(c.remoteFilter, topic) {
+		if c.in() && packet.Match(c.remoteFilter, topic) {
 			r = c
 			break
 		}

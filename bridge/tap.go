@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"github.com/edgemq/edgemq/broker/packet"
 	"log/slog"
 	"slices"
 	"strings"
@@ -117,7 +118,7 @@ func (t *tap) HandleMessage(m *broker.Message, b *storage.Batch) {
 	}
 	var r *rule
 	for _, c := range o.rules {
-		if matchBytes(c.localFilter, m.Topic) {
+		if packet.Match(c.localFilter, m.Topic) {
 			r = c
 			break
 		}
@@ -178,51 +179,4 @@ func (l *rateLog) note(n int) (int, bool) {
 	total := l.n
 	l.n, l.last = 0, now
 	return total, true
-}
-
-// matchBytes reports whether topic matches filter; wildcards at the first
-// level do not match topics starting with "$" [MQTT-4.7.2-1].
-func matchBytes(filter string, topic []byte) bool {
-	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		var fl string
-		var fmore bool
-		if i := strings.IndexByte(filter, '/'); i >= 0 {
-			fl, filter, fmore = filter[:i], filter[i+1:], true
-		} else {
-			fl, filter = filter, ""
-		}
-		if fl == "#" {
-			return true
-		}
-		var tl []byte
-		tmore := false
-		if i := indexSlash(topic); i >= 0 {
-			tl, topic, tmore = topic[:i], topic[i+1:], true
-		} else {
-			tl, topic = topic, nil
-		}
-		if fl != "+" && fl != string(tl) {
-			return false
-		}
-		switch {
-		case !fmore && !tmore:
-			return true
-		case !fmore:
-			return false
-		case !tmore:
-			return filter == "#" // "a/#" matches "a" [MQTT-4.7.1-2]
-		}
-	}
-}
-
-func indexSlash(b []byte) int {
-	for i, c := range b {
-		if c == '/' {
-			return i
-		}
-	}
-	return -1
 }

@@ -324,7 +324,7 @@ func (c *conn) handle(h packet.Header, body []byte) error {
 		if h.Remaining != 0 {
 			return &packet.Error{Code: packet.MalformedPacket, Packet: h.Type, Msg: "PINGREQ with a body"}
 		}
-		return c.sendCtrl(packet.AppendPingresp(nil))
+		return c.appendCtrl(packet.AppendPingresp)
 	case packet.DISCONNECT:
 		var d packet.Disconnect
 		if err := d.Decode(h, body, c.version); err != nil {
@@ -360,29 +360,9 @@ func (c *conn) handleDisconnect(d *packet.Disconnect) error {
 	return errClose
 }
 
-// sendCtrl queues an encoded control packet after any that wait for a
-// commit, blocking while the client has too many unsent replies.
-func (c *conn) sendCtrl(b []byte) error {
-	c.outMu.Lock()
-	for len(c.ctrl) > maxCtrlBytes && !c.closing {
-		c.outCond.Wait()
-	}
-	if c.closing {
-		c.outMu.Unlock()
-		return errClose
-	}
-	if len(c.pending) > 0 {
-		c.pending = append(c.pending, pendingCtrl{buf: b, ready: true})
-	} else {
-		c.ctrl = append(c.ctrl, b...)
-	}
-	c.outMu.Unlock()
-	c.signal()
-	return nil
-}
-
-// appendCtrl is sendCtrl for packets encoded straight into the buffer by
-// enc, without an intermediate slice: the common, allocation-free path.
+// appendCtrl queues a control packet, encoded by enc straight into the
+// output buffer, after any that wait for a commit, blocking while the client
+// has too many unsent replies.
 func (c *conn) appendCtrl(enc func(dst []byte) []byte) error {
 	c.outMu.Lock()
 	for len(c.ctrl) > maxCtrlBytes && !c.closing {

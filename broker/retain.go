@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgemq/edgemq/broker/packet"
 	"github.com/edgemq/edgemq/storage"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) retainedMatching(filter string) []*Message {
 		return msgs
 	}
 	for topic, m := range r.m {
-		if matchTopic(filter, topic) {
+		if packet.Match(filter, topic) {
 			m.Hold()
 			msgs = append(msgs, m)
 		}
@@ -94,28 +95,5 @@ func (s *Server) sendRetained(sess *session, sub *subscription, msgs []*Message,
 			sess.enqueue(delivery{msg: m, qos: min(m.QoS, sub.qos), retain: true, subID: sub.id}, b)
 		}
 		m.Release()
-	}
-}
-
-// matchTopic reports whether filter matches topic, with the $-topic rule
-// [MQTT-4.7.2-1].
-func matchTopic(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	for {
-		fl, frest, fmore := cutLevel(filter)
-		if fl == "#" {
-			return true
-		}
-		tl, trest, tmore := cutLevel(topic)
-		if fl != "+" && fl != tl {
-			return false
-		}
-		if !fmore || !tmore {
-			// "a/#" matches "a" [MQTT-4.7.1-2].
-			return fmore == tmore || fmore && frest == "#"
-		}
-		filter, topic = frest, trest
 	}
 }

@@ -57,8 +57,8 @@ func TestTrieMatch(t *testing.T) {
 		if got := len(m.subs) == 1; got != tc.want {
 			t.Errorf("trie: filter %q topic %q: match=%v, want %v", tc.filter, tc.topic, got, tc.want)
 		}
-		if got := matchTopic(tc.filter, tc.topic); got != tc.want {
-			t.Errorf("matchTopic(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
+		if got := packet.Match(tc.filter, tc.topic); got != tc.want {
+			t.Errorf("packet.Match(%q, %q) = %v, want %v (the trie and Match must agree)", tc.filter, tc.topic, got, tc.want)
 		}
 	}
 }
