@@ -10,9 +10,10 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// TestEdgemqUpstream: a second edgemq is the upstream. It refuses the
-// bridge protocol flag (a "both" rule asks for it), so the bridge falls
-// back to plain MQTT 3.1.1; out, in and both rules work.
+// TestEdgemqUpstream: a second edgemq is the upstream. It accepts the
+// bridge protocol flag that a "both" rule asks for (No Local for the
+// bridge), so nothing the bridge sends comes back; out, in and both rules
+// work.
 func TestEdgemqUpstream(t *testing.T) {
 	upstream := startEdge(t, "")
 	e := startEdge(t, t.TempDir(), testConfig("hub", upstream.addr,
@@ -21,8 +22,8 @@ func TestEdgemqUpstream(t *testing.T) {
 		Rule{Pattern: "b/#", Direction: Both, QoS: 2},
 	))
 	e.waitStats(t, "hub", 10*time.Second, "link up", func(s Stats) bool { return s.State == LinkUp })
-	if !strings.Contains(e.log.String(), "refuses the bridge protocol flag") {
-		t.Error("no log line about falling back from the bridge protocol flag")
+	if strings.Contains(e.log.String(), "refuses the bridge protocol flag") {
+		t.Error("the bridge fell back from the bridge protocol flag: edgemq accepts it")
 	}
 	remote := newSink(t, upstream.addr, "remote", "#", 2)
 	local := newSink(t, e.addr, "local", "#", 2)
@@ -49,6 +50,10 @@ func TestEdgemqUpstream(t *testing.T) {
 	for p, n := range local.seen {
 		if strings.HasPrefix(p, "c-") && (n != 1 || local.topics[p] != "c/y") {
 			t.Errorf("local: %s arrived %d times on %q, want once on c/y", p, n, local.topics[p])
+		}
+		// Sent out over "both" and not echoed back by the upstream.
+		if strings.HasPrefix(p, "bl-") && n != 1 {
+			t.Errorf("local: %s arrived %d times, want once (no echo through the upstream)", p, n)
 		}
 	}
 }
