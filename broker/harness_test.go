@@ -169,20 +169,19 @@ func (c *rawClient) tryNext(timeout time.Duration) (packet.Header, []byte, error
 	return h, body, err
 }
 
-// expectPublish reads packets until a PUBLISH and decodes it (copying).
+// expectPublish reads the next packet, which must be a PUBLISH, and
+// decodes it (copying).
 func (c *rawClient) expectPublish(timeout time.Duration) *packet.Publish {
 	c.t.Helper()
-	for {
-		h, body := c.next(timeout)
-		if h.Type != packet.PUBLISH {
-			c.t.Fatalf("got %v, want PUBLISH", h.Type)
-		}
-		var p packet.Publish
-		if err := p.Decode(h, bytes.Clone(body), c.v); err != nil {
-			c.t.Fatal(err)
-		}
-		return &p
+	h, body := c.next(timeout)
+	if h.Type != packet.PUBLISH {
+		c.t.Fatalf("got %v, want PUBLISH", h.Type)
 	}
+	var p packet.Publish
+	if err := p.Decode(h, bytes.Clone(body), c.v); err != nil {
+		c.t.Fatal(err)
+	}
+	return &p
 }
 
 // expectAck reads one packet of type typ.
