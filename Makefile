@@ -31,7 +31,7 @@ deps:
 # test: everything a change must pass. Installs missing Debian packages
 # (mosquitto, mosquitto-clients, socat, gcc, qemu-user-static, chromium) or says what
 # to install.
-test: go deps lint-fast test-unit test-race
+test: go deps lint test-unit test-race
 
 test-unit:
 	$(GO) test -count=1 -timeout 20m ./...
