@@ -78,15 +78,13 @@ const readPage = `(() => {
 })()`
 
 // TestStatusPageInBrowser loads the status page of a running edgemq in
-// headless Chromium while a load runs, and checks what the page shows
-// after live updates: clients, message rates and their sparkline, recent
-// warnings (including a client id with HTML in it, shown as text),
-// listeners and storage, "none configured" for bridges and serial ports,
-// and no horizontal scrolling at 360 px. Screenshots at 360 px and 1024 px
-// are kept as artifacts.
-//
-// TODO(bridge): once the bridge is merged, configure one whose upstream is
-// down and assert its row: state "down", backlog growing, the queue bar.
+// headless Chromium while a load runs and a bridge's upstream is down, and
+// checks what the page shows after live updates: clients, message rates
+// and their sparkline, recent warnings (including a client id with HTML in
+// it, shown as text), the bridge down with its backlog growing, listeners
+// and storage, "none configured" for serial ports, and no horizontal
+// scrolling at 360 px. Screenshots at 360 px and 1024 px are kept as
+// artifacts.
 func TestStatusPageInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test needs Debian's chromium at %s (scripts/test-deps.sh installs it): %v", chromiumPath, err)
@@ -94,14 +92,21 @@ func TestStatusPageInBrowser(t *testing.T) {
 	bin := buildEdgemq(t)
 	dir := t.TempDir()
 	addr, haddr := freePort(t), freePort(t)
+	down := freePort(t) // nothing listens there: the upstream is down
 	cfg := writeFile(t, dir, "edgemq.yaml", fmt.Sprintf(`
 data_dir: %s/data
 listeners:
   - {name: lan, type: tcp, address: "%s"}
 auth: {allow_anonymous: true}
 http: {address: "%s"}
+bridges:
+  - name: cloud
+    address: tcp://%s
+    client_id: gw-status-test
+    topics: [{pattern: "load/#", direction: out, qos: 1}]
+    backoff: {min: 1s, max: 2s}
 log: {level: info}
-`, dir, addr, haddr))
+`, dir, addr, haddr, down))
 	p := startEdgemq(t, bin, cfg, addr)
 	base := "http://" + haddr
 	waitHTTP(t, p, base+"/healthz")
@@ -154,7 +159,8 @@ log: {level: info}
 		rin, _ := strconv.ParseFloat(st.RateIn, 64)
 		rout, _ := strconv.ParseFloat(st.RateOut, 64)
 		// Several polls: the sparkline has a few points.
-		if st.Clients == "3" && rin >= 50 && rout >= 100 && st.SparkPoints >= 3 && len(st.Warnings) >= 2 {
+		if st.Clients == "3" && rin >= 50 && rout >= 100 && st.SparkPoints >= 3 && len(st.Warnings) >= 2 &&
+			strings.Contains(st.Bridges, "down") && strings.Contains(st.Bridges, "oldest") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -181,8 +187,15 @@ log: {level: info}
 	if st.Injected {
 		t.Error("a client id was rendered as HTML: the page must use textContent")
 	}
-	if st.Bridges != "none configured" || st.Serial != "none configured" {
-		t.Errorf("bridges %q, serial %q; want none configured", st.Bridges, st.Serial)
+	// The bridge: down, with the reason, and a backlog that grows (the load
+	// matches its rule) shown with the queue bar.
+	for _, want := range []string{"cloud", "down", "msgs", "oldest", "queue", "full"} {
+		if !strings.Contains(st.Bridges, want) {
+			t.Errorf("bridges section %q lacks %q", st.Bridges, want)
+		}
+	}
+	if st.Serial != "none configured" {
+		t.Errorf("serial %q; want none configured", st.Serial)
 	}
 	if !strings.Contains(st.Listeners, "lan") || !strings.Contains(st.Listeners, "clients 3") {
 		t.Errorf("listeners section %q", st.Listeners)
