@@ -1,0 +1,200 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A store is full, and refuses batches with puts (ErrFull), when either
+//
+//   - the engine's Size has reached Options.MaxDiskBytes, or
+//   - the filesystem of the data dir has less free space than the
+//     reserve (Options.MinFreeBytes, by default the engine's own, see
+//     reserver).
+//
+// The second guards against the filesystem filling up, by edgemq's own
+// writes or by another process (logs, other data on the same flash).
+// Badger writes its memtable log, value log and tables through mmap, so
+// on a full filesystem it does not get an error but dies of SIGBUS when a
+// page of a sparse file cannot be allocated; the reserve keeps room for
+// everything badger may write without asking. Bolt writes with pwrite and
+// gets ENOSPC (reported as ErrFull too), so it needs little.
+//
+// Below an engine's hard floor (badger: two memtables) every batch is
+// refused, deletes included: each delete is a record in badger's
+// memtable log. A refused delete (a delivery acknowledged by its
+// subscriber) costs at most a duplicate delivery after a restart.
+
+// reserver is implemented by engines that keep part of their data in
+// mmapped files: reserve returns the free space to keep on their
+// filesystem (soft: below it puts are refused) and the floor below which
+// even deletes are refused.
+type reserver interface {
+	reserve() (soft, hard int64)
+}
+
+// freeCheckInterval is how often a Store that is not committing refreshes
+// its fullness for Full (the committer checks free space before every
+// group).
+const freeCheckInterval = time.Second
+
+// space tracks whether a Store is full. The committer calls check before
+// each group; Full calls it when the last check is old.
+type space struct {
+	dir      string // "" (memory engine): no free space check
+	engine   string
+	maxDisk  int64
+	minFree  int64 // soft reserve; <= 0 none
+	hardFree int64 // floor for deletes; <= 0 none
+	freeFn   func(dir string) (int64, error)
+
+	full atomic.Bool // the last check found the store full (read on hot paths)
+
+	mu      sync.Mutex
+	free    int64 // bytes available on dir's filesystem at the last check; -1 unknown
+	reason  error // nil, or ErrFull wrapped with why
+	hard    bool  // below the hard floor: deletes are refused too
+	checked time.Time
+}
+
+// newSpace sets up the checks for opts and engine e.
+func newSpace(e Engine, opts Options) *space {
+	sp := &space{dir: opts.Dir, engine: e.Name(), maxDisk: opts.MaxDiskBytes, free: -1, freeFn: freeBytes}
+	if opts.Dir == "" || opts.MinFreeBytes < 0 {
+		return sp
+	}
+	var soft, hard int64
+	if r, ok := e.(reserver); ok {
+		soft, hard = r.reserve()
+	}
+	if opts.MinFreeBytes > 0 {
+		soft = opts.MinFreeBytes
+		hard = min(hard, soft)
+	}
+	sp.minFree, sp.hardFree = soft, hard
+	return sp
+}
+
+// check measures free space and decides whether the store is full, given
+// the engine's size. It returns whether deletes are refused too, and the
+// reason (nil when not full).
+func (sp *space) check(size int64) (hard bool, reason error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.checked = time.Now()
+	if sp.dir != "" && sp.minFree > 0 {
+		if n, err := sp.freeFn(sp.dir); err == nil {
+			sp.free = n
+		} else if !errors.Is(err, errNoStatfs) {
+			sp.free = -1
+		}
+	}
+	sp.reason, sp.hard = nil, false
+	switch {
+	case sp.free >= 0 && sp.free < sp.minFree:
+		sp.reason = fmt.Errorf("%w: the data dir's filesystem has %s of free space, below the reserve of %s kept for the %s engine",
+			ErrFull, mib(sp.free), mib(sp.minFree), sp.engine)
+		sp.hard = sp.free < sp.hardFree
+	case sp.maxDisk > 0 && size >= sp.maxDisk:
+		sp.reason = fmt.Errorf("%w: max_disk_bytes reached (the store uses %s of %s)", ErrFull, mib(size), mib(sp.maxDisk))
+	}
+	if full := sp.reason != nil; sp.full.Load() != full {
+		sp.full.Store(full)
+	}
+	return sp.hard, sp.reason
+}
+
+// last returns the result of the last check and when it ran.
+func (sp *space) last() (reason error, free int64, at time.Time) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.reason, sp.free, sp.checked
+}
+
+// mib formats n bytes in MiB with one decimal.
+func mib(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// errNoStatfs is freeBytes' error where the platform cannot tell.
+var errNoStatfs = errors.New("storage: free space unknown on this platform")
+
+// fullFromENOSPC turns an engine's "no space left on device" into ErrFull
+// (the filesystem filled up between two checks): the caller is told the
+// store is full, not that it failed.
+func fullFromENOSPC(err error) error {
+	if err != nil && errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrFull) {
+		return fmt.Errorf("%w: the data dir's filesystem is full: %w", ErrFull, err)
+	}
+	return err
+}
+
+// reclaimer is implemented by engines that give back the space of deleted
+// entries only when they compact, which they do as new writes come: a
+// full store refuses those writes, so without help a drained store would
+// stay full. reclaim compacts now.
+type reclaimer interface {
+	reclaim() error
+}
+
+// Reclaim pacing: the committer looks every reclaimTick; a reclaim runs
+// while the store is full and entries were deleted since the last one, at
+// most every reclaimMin, backing off to reclaimMax while reclaims give
+// back little (a store full of live data, a bridge backlog waiting for
+// its uplink, must not be rewritten every few seconds).
+const (
+	reclaimTick = time.Second
+	reclaimMin  = 2 * time.Second
+	reclaimMax  = 5 * time.Minute
+)
+
+// reclaimState is the committer's record of reclaims.
+type reclaimState struct {
+	deleted bool          // deletes written since the last reclaim
+	last    time.Time     // when the last reclaim ran
+	every   time.Duration // current pace
+	stop    func()        // stops the ticker
+}
+
+// maybeReclaim runs the engine's reclaim when it is due; committer only.
+func (s *Store) maybeReclaim() {
+	r, ok := s.e.(reclaimer)
+	st := &s.reclaim
+	if !ok || !st.deleted {
+		return
+	}
+	if st.every == 0 {
+		st.every = reclaimMin
+	}
+	if time.Since(st.last) < st.every {
+		return
+	}
+	if _, full := s.space.check(s.size.Load() + s.written); full == nil {
+		return
+	}
+	s.refreshSize()
+	before := s.size.Load()
+	start := time.Now()
+	err := r.reclaim()
+	st.deleted, st.last = false, time.Now()
+	s.refreshSize()
+	after := s.size.Load()
+	_, full := s.space.check(after)
+	if err != nil {
+		st.every = reclaimMax
+		s.log.Warn("storage: reclaiming the space of deleted entries failed", "engine", s.e.Name(), "err", err)
+		return
+	}
+	if before-after < before/8 {
+		st.every = min(2*st.every, reclaimMax)
+	} else {
+		st.every = reclaimMin
+	}
+	s.log.Info("storage full: reclaimed the space of deleted entries", "engine", s.e.Name(),
+		"before", mib(before), "after", mib(after), "took", time.Since(start).Round(time.Millisecond),
+		"still_full", full != nil, "next_in", st.every)
+}

@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"errors"
+	"io/fs"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSpaceCheck: the store is full below the reserve of free space or at
+// max_disk_bytes, deletes are refused only below the hard floor, and the
+// reason names the limit.
+func TestSpaceCheck(t *testing.T) {
+	const mb = 1 << 20
+	for _, tc := range []struct {
+		name       string
+		free, size int64
+		full, hard bool
+		why        string
+	}{
+		{"room", 100 * mb, 1 * mb, false, false, ""},
+		{"below reserve", 9 * mb, 1 * mb, true, false, "9.0 MiB of free space, below the reserve of 10.0 MiB"},
+		{"below floor", 1 * mb, 1 * mb, true, true, "free space"},
+		{"max disk", 100 * mb, 50 * mb, true, false, "max_disk_bytes reached (the store uses 50.0 MiB of 50.0 MiB)"},
+		{"free unknown", -1, 1 * mb, false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := &space{dir: "/data", engine: "bolt", maxDisk: 50 * mb, minFree: 10 * mb, hardFree: 2 * mb, free: -1,
+				freeFn: func(string) (int64, error) {
+					if tc.free < 0 {
+						return 0, errNoStatfs
+					}
+					return tc.free, nil
+				}}
+			hard, reason := sp.check(tc.size)
+			if (reason != nil) != tc.full || hard != tc.hard {
+				t.Fatalf("check: hard %v, reason %v; want full %v, hard %v", hard, reason, tc.full, tc.hard)
+			}
+			if reason != nil && (!errors.Is(reason, ErrFull) || !strings.Contains(reason.Error(), tc.why)) {
+				t.Fatalf("reason %q: want ErrFull saying %q", reason, tc.why)
+			}
+		})
+	}
+}
+
+// TestStoreMinFree: below the reserve of free space a Store on a real
+// engine refuses puts with ErrFull and says why (Full, Stats), lets
+// deletes through, and takes puts again as soon as space returns, without
+// being reopened.
+func TestStoreMinFree(t *testing.T) {
+	dir := t.TempDir()
+	e, err := OpenEngine(Options{Dir: dir, Engine: EngineBolt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var free atomic.Int64
+	free.Store(1 << 30)
+	s := NewStore(e, Options{Dir: dir, Sync: SyncBatch})
+	defer s.Close()
+	s.space.mu.Lock()
+	s.space.freeFn = func(string) (int64, error) { return free.Load(), nil }
+	s.space.mu.Unlock()
+
+	var b Batch
+	b.Put("b", []byte("k1"), []byte("v1"))
+	if err := s.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	free.Store(boltReserve - 1)
+	b.Reset()
+	b.Put("b", []byte("k2"), []byte("v2"))
+	err = s.Write(&b)
+	if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "below the reserve of 2.0 MiB kept for the bolt engine") {
+		t.Fatalf("put below the reserve: %v, want ErrFull naming the reserve", err)
+	}
+	if err := s.Full(); !errors.Is(err, ErrFull) {
+		t.Fatalf("Full: %v", err)
+	}
+	st := s.Stats()
+	if st.FreeBytes != boltReserve-1 || st.ReserveBytes != boltReserve || st.FullReason == "" || st.Full != 1 {
+		t.Fatalf("stats: free %d reserve %d reason %q full %d", st.FreeBytes, st.ReserveBytes, st.FullReason, st.Full)
+	}
+	b.Reset()
+	b.Delete("b", []byte("k1"))
+	if err := s.Write(&b); err != nil {
+		t.Fatalf("delete on a full store: %v", err)
+	}
+
+	free.Store(1 << 30)
+	// Full follows the space coming back by itself (within a second).
+	deadline := time.Now().Add(3 * time.Second)
+	for s.Full() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("Full still says %v", s.Full())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Reset()
+	b.Put("b", []byte("k2"), []byte("v2"))
+	if err := s.Write(&b); err != nil {
+		t.Fatalf("put once space is back: %v", err)
+	}
+	if v, err := e.Get("b", []byte("k2")); err != nil || string(v) != "v2" {
+		t.Fatalf("get: %q %v", v, err)
+	}
+}
+
+// enospcEngine fails every Write as a full filesystem does.
+type enospcEngine struct{ Engine }
+
+func (enospcEngine) Write(*Batch, bool) error {
+	return &fs.PathError{Op: "write", Path: "edgemq.bolt", Err: syscall.ENOSPC}
+}
+
+// TestStoreENOSPC: an engine write that meets a full filesystem is
+// reported as ErrFull (MQTT 5 publishers get "quota exceeded", not
+// "implementation specific error") and counted as a refusal.
+func TestStoreENOSPC(t *testing.T) {
+	s := NewStore(enospcEngine{NewMemory()}, Options{})
+	defer s.Close()
+	var b Batch
+	b.Put("b", []byte("k"), []byte("v"))
+	err := s.Write(&b)
+	if !errors.Is(err, ErrFull) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write: %v, want ErrFull wrapping ENOSPC", err)
+	}
+	if st := s.Stats(); st.Full != 1 || st.Errors != 0 {
+		t.Fatalf("full %d errors %d, want 1 and 0", st.Full, st.Errors)
+	}
+}
+
+// TestBadgerReserve: badger's reserve covers its memtable logs, flushes,
+// a level 0 compaction and a value log file (52 MiB with the defaults);
+// the hard floor is two memtable logs.
+func TestBadgerReserve(t *testing.T) {
+	if !badgerBuiltIn || runtime.GOARCH == "riscv64" {
+		t.Skip("badger is not built in")
+	}
+	e, err := OpenEngine(Options{Dir: t.TempDir(), Engine: EngineBadger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	soft, hard := e.(reserver).reserve()
+	if soft != 52<<20 || hard != 8<<20 {
+		t.Fatalf("reserve %d/%d, want %d/%d", soft, hard, 52<<20, 8<<20)
+	}
+}
