@@ -390,6 +390,12 @@ func (e *badgerEngine) gcLoop(interval time.Duration, ratio float64) {
 			return
 		case <-t.C:
 		}
+		if free, err := freeBytes(e.dir); err == nil && free < e.softReserve {
+			// Value log GC writes what it keeps into the current value
+			// log, through an mmap: not without the reserve (the Store
+			// refuses writes meanwhile).
+			continue
+		}
 		for range badgerGCRounds {
 			select {
 			case <-e.stopGC:

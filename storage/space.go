@@ -93,13 +93,22 @@ func (sp *space) check(size int64) (hard bool, reason error) {
 			sp.free = -1
 		}
 	}
+	// Hysteresis: a full store stays full until it is 1/32 below the limit
+	// it reached, so that readiness and $SYS do not flap while badger's
+	// background compactions move its size up and down around the limit.
+	wasFull := sp.reason != nil
+	minFree, maxDisk := sp.minFree, sp.maxDisk
+	if wasFull {
+		minFree += minFree / 32
+		maxDisk -= maxDisk / 32
+	}
 	sp.reason, sp.hard = nil, false
 	switch {
-	case sp.free >= 0 && sp.free < sp.minFree:
+	case sp.free >= 0 && sp.free < minFree:
 		sp.reason = fmt.Errorf("%w: the data dir's filesystem has %s of free space, below the reserve of %s kept for the %s engine",
 			ErrFull, mib(sp.free), mib(sp.minFree), sp.engine)
 		sp.hard = sp.free < sp.hardFree
-	case sp.maxDisk > 0 && size >= sp.maxDisk:
+	case sp.maxDisk > 0 && size >= maxDisk:
 		sp.reason = fmt.Errorf("%w: max_disk_bytes reached (the store uses %s of %s)", ErrFull, mib(size), mib(sp.maxDisk))
 	}
 	if full := sp.reason != nil; sp.full.Load() != full {
@@ -178,6 +187,14 @@ func (s *Store) maybeReclaim() {
 	}
 	s.refreshSize()
 	before := s.size.Load()
+	// A reclaim writes: memtables flushed to tables, and a compaction
+	// that may rewrite the whole store before it deletes the old tables.
+	// Badger writes through mmaps, so without room for that a reclaim
+	// would meet a full filesystem as a SIGBUS. Then the space has to come
+	// back from elsewhere.
+	if _, free, _ := s.space.last(); free >= 0 && free < s.space.minFree+before {
+		return
+	}
 	start := time.Now()
 	err := r.reclaim()
 	st.deleted, st.last = false, time.Now()

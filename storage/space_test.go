@@ -150,3 +150,93 @@ func TestBadgerReserve(t *testing.T) {
 		t.Fatalf("reserve %d/%d, want %d/%d", soft, hard, 52<<20, 8<<20)
 	}
 }
+
+// TestSpaceHysteresis: a full store stays full until it is 1/32 below the
+// limit it reached, so that badger's compactions moving its size around
+// the limit do not make it flap.
+func TestSpaceHysteresis(t *testing.T) {
+	const mb = 1 << 20
+	free := int64(100 * mb)
+	sp := &space{dir: "/data", engine: "badger", maxDisk: 32 * mb, minFree: 10 * mb, free: -1,
+		freeFn: func(string) (int64, error) { return free, nil }}
+	steps := []struct {
+		size, free int64
+		full       bool
+	}{
+		{31 * mb, 100 * mb, false},
+		{32 * mb, 100 * mb, true},
+		{31*mb + mb/2, 100 * mb, true}, // within 1/32 of the limit
+		{30 * mb, 100 * mb, false},
+		{1 * mb, 10*mb - 1, true},
+		{1 * mb, 10*mb + mb/8, true}, // within 1/32 above the reserve
+		{1 * mb, 11 * mb, false},
+	}
+	for i, st := range steps {
+		free = st.free
+		if _, reason := sp.check(st.size); (reason != nil) != st.full {
+			t.Fatalf("step %d (size %d, free %d): full %v, want %v", i, st.size, st.free, reason != nil, st.full)
+		}
+	}
+}
+
+// TestReclaimNeedsRoom: the Store does not make badger reclaim (which
+// writes tables through mmaps) without room for a rewrite of the store
+// beyond the reserve: on a filesystem filled by something else, that
+// write would be a SIGBUS (found by faults/TestFlashFull). With room, the
+// drained store is reclaimed and takes puts again.
+func TestReclaimNeedsRoom(t *testing.T) {
+	if !badgerBuiltIn {
+		t.Skip("badger is not built in")
+	}
+	dir := t.TempDir()
+	e, err := OpenEngine(Options{Dir: dir, Engine: EngineBadger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var free atomic.Int64
+	free.Store(1 << 40)
+	s := NewStore(e, Options{Dir: dir, Sync: SyncNone, MaxDiskBytes: 4 << 20})
+	defer s.Close()
+	s.space.mu.Lock()
+	s.space.freeFn = func(string) (int64, error) { return free.Load(), nil }
+	s.space.mu.Unlock()
+	// 1000-byte values stay in badger's LSM tree (below its value
+	// threshold), and all of them are deleted in one batch, so that a
+	// reclaim would free everything at once.
+	value := make([]byte, 1000)
+	n := 0
+	for s.Full() == nil {
+		var b Batch
+		for range 64 {
+			n++
+			b.Put("q", seqKey(uint64(n)), value)
+		}
+		if err := s.Write(&b); err != nil && !errors.Is(err, ErrFull) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Room for the reserve (and its 1/32 of hysteresis), not for a rewrite
+	// of the store beside it: the store stays full for max_disk_bytes.
+	soft, _ := e.(reserver).reserve()
+	free.Store(soft + 3<<20)
+	var b Batch
+	for j := 1; j <= n; j++ {
+		b.Delete("q", seqKey(uint64(j)))
+	}
+	if err := s.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * reclaimTick)
+	if err := s.Full(); err == nil || !strings.Contains(err.Error(), "max_disk_bytes") {
+		t.Fatalf("the store was reclaimed without room for it: %v", err)
+	}
+	free.Store(1 << 40)
+	deadline := time.Now().Add(2 * (reclaimMin + reclaimTick))
+	for s.Full() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still full with room to reclaim: %v", s.Full())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
