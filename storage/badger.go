@@ -53,8 +53,8 @@ type badgerEngine struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	softReserve, hardReserve int64      // see reserve
-	gcMu                     sync.Mutex // one value log GC or reclaim at a time
+	space spaceNeeds // see spaceNeeds
+	gcMu  sync.Mutex // one value log GC or reclaim at a time
 
 	stopGC chan struct{}
 	gcDone chan struct{}
@@ -106,10 +106,13 @@ func openBadger(dir string, o BadgerOptions, syncWrites bool, log *slog.Logger) 
 		// current and the next memtable log, every memtable flushed to a
 		// level 0 table, a compaction of level 0 (at its stall size) into
 		// the base level, and the rest of the current value log file.
-		softReserve: (2+int64(o.NumMemtables)+int64(o.NumLevelZeroTablesStall))*o.MemTableSize +
-			o.BaseLevelSize + o.ValueLogFileSize,
-		hardReserve: 2 * o.MemTableSize,
-		gcDone:      make(chan struct{}),
+		space: spaceNeeds{
+			reserve: (2+int64(o.NumMemtables)+int64(o.NumLevelZeroTablesStall))*o.MemTableSize +
+				o.BaseLevelSize + o.ValueLogFileSize,
+			floor: 2 * o.MemTableSize,
+			swing: o.MemTableSize,
+		},
+		gcDone: make(chan struct{}),
 	}
 	go e.gcLoop(o.GCInterval, o.GCDiscardRatio)
 	return e, nil
@@ -117,13 +120,13 @@ func openBadger(dir string, o BadgerOptions, syncWrites bool, log *slog.Logger) 
 
 func (e *badgerEngine) Name() string { return EngineBadger }
 
-// reserve is the free space to keep on badger's filesystem. Badger writes
-// its memtable log (.mem), value log (.vlog) and tables (.sst) through
-// mmaps of sparse files: a page that cannot be allocated on a full
-// filesystem is a SIGBUS, which kills edgemq, not an error. Below the
-// soft reserve the Store refuses puts; below the hard one (two memtable
-// logs) deletes too, since each is a memtable log record.
-func (e *badgerEngine) reserve() (soft, hard int64) { return e.softReserve, e.hardReserve }
+// spaceNeeds: badger writes its memtable log (.mem), value log (.vlog)
+// and tables (.sst) through mmaps of sparse files, and a page that cannot
+// be allocated on a full filesystem is a SIGBUS, which kills edgemq, not
+// an error. Below the reserve the Store refuses puts; below the floor
+// (two memtable logs) deletes too, since each is a memtable log record.
+// Its size moves by about a memtable at each flush.
+func (e *badgerEngine) spaceNeeds() spaceNeeds { return e.space }
 
 // badgerKey returns bucket + 0x00 + key, appended to dst.
 func badgerKey(dst []byte, bucket string, key []byte) []byte {
@@ -390,7 +393,7 @@ func (e *badgerEngine) gcLoop(interval time.Duration, ratio float64) {
 			return
 		case <-t.C:
 		}
-		if free, err := freeBytes(e.dir); err == nil && free < e.softReserve {
+		if free, err := freeBytes(e.dir); err == nil && free < e.space.reserve {
 			// Value log GC writes what it keeps into the current value
 			// log, through an mmap: not without the reserve (the Store
 			// refuses writes meanwhile).

@@ -84,7 +84,7 @@ func (e *boltEngine) Name() string { return EngineBolt }
 // ENOSPC error, never a signal: no hard floor.
 const boltReserve = 2 << 20
 
-func (e *boltEngine) reserve() (soft, hard int64) { return boltReserve, 0 }
+func (e *boltEngine) spaceNeeds() spaceNeeds { return spaceNeeds{reserve: boltReserve} }
 
 // Write applies b in one Update transaction. With sync false the commit is
 // not fsynced (bolt's NoSync): it survives the process dying, not a power

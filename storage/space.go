@@ -14,7 +14,7 @@ import (
 //   - the engine's Size has reached Options.MaxDiskBytes, or
 //   - the filesystem of the data dir has less free space than the
 //     reserve (Options.MinFreeBytes, by default the engine's own, see
-//     reserver).
+//     spaceUser).
 //
 // The second guards against the filesystem filling up, by edgemq's own
 // writes or by another process (logs, other data on the same flash).
@@ -29,12 +29,17 @@ import (
 // memtable log. A refused delete (a delivery acknowledged by its
 // subscriber) costs at most a duplicate delivery after a restart.
 
-// reserver is implemented by engines that keep part of their data in
-// mmapped files: reserve returns the free space to keep on their
-// filesystem (soft: below it puts are refused) and the floor below which
-// even deletes are refused.
-type reserver interface {
-	reserve() (soft, hard int64)
+// spaceNeeds is what an engine needs of its filesystem; see spaceUser.
+type spaceNeeds struct {
+	reserve int64 // free space to keep: below it puts are refused
+	floor   int64 // below it deletes are refused too
+	swing   int64 // how far the engine's size moves by itself (flushes, compactions)
+}
+
+// spaceUser is implemented by engines that keep part of their data in
+// mmapped files or that change size by themselves.
+type spaceUser interface {
+	spaceNeeds() spaceNeeds
 }
 
 // freeCheckInterval is how often a Store that is not committing refreshes
@@ -50,6 +55,7 @@ type space struct {
 	maxDisk  int64
 	minFree  int64 // soft reserve; <= 0 none
 	hardFree int64 // floor for deletes; <= 0 none
+	swing    int64 // hysteresis beyond limit/32, see check
 	freeFn   func(dir string) (int64, error)
 
 	full atomic.Bool // the last check found the store full (read on hot paths)
@@ -64,18 +70,19 @@ type space struct {
 // newSpace sets up the checks for opts and engine e.
 func newSpace(e Engine, opts Options) *space {
 	sp := &space{dir: opts.Dir, engine: e.Name(), maxDisk: opts.MaxDiskBytes, free: -1, freeFn: freeBytes}
+	var n spaceNeeds
+	if u, ok := e.(spaceUser); ok {
+		n = u.spaceNeeds()
+	}
+	sp.swing = n.swing
 	if opts.Dir == "" || opts.MinFreeBytes < 0 {
 		return sp
 	}
-	var soft, hard int64
-	if r, ok := e.(reserver); ok {
-		soft, hard = r.reserve()
-	}
 	if opts.MinFreeBytes > 0 {
-		soft = opts.MinFreeBytes
-		hard = min(hard, soft)
+		n.reserve = opts.MinFreeBytes
+		n.floor = min(n.floor, n.reserve)
 	}
-	sp.minFree, sp.hardFree = soft, hard
+	sp.minFree, sp.hardFree = n.reserve, n.floor
 	return sp
 }
 
@@ -93,14 +100,15 @@ func (sp *space) check(size int64) (hard bool, reason error) {
 			sp.free = -1
 		}
 	}
-	// Hysteresis: a full store stays full until it is 1/32 below the limit
-	// it reached, so that readiness and $SYS do not flap while badger's
-	// background compactions move its size up and down around the limit.
+	// Hysteresis: a full store stays full until it is 1/32 of the limit,
+	// or the engine's swing (badger: a memtable) up to a quarter of the
+	// limit, below the limit it reached, so that readiness and $SYS do not
+	// flap while badger's flushes and compactions move its size around it.
 	wasFull := sp.reason != nil
 	minFree, maxDisk := sp.minFree, sp.maxDisk
 	if wasFull {
-		minFree += minFree / 32
-		maxDisk -= maxDisk / 32
+		minFree += max(minFree/32, min(sp.swing, minFree/4))
+		maxDisk -= max(maxDisk/32, min(sp.swing, maxDisk/4))
 	}
 	sp.reason, sp.hard = nil, false
 	switch {

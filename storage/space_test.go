@@ -135,7 +135,7 @@ func TestStoreENOSPC(t *testing.T) {
 
 // TestBadgerReserve: badger's reserve covers its memtable logs, flushes,
 // a level 0 compaction and a value log file (52 MiB with the defaults);
-// the hard floor is two memtable logs.
+// the hard floor is two memtable logs, its swing one memtable.
 func TestBadgerReserve(t *testing.T) {
 	if !badgerBuiltIn || runtime.GOARCH == "riscv64" {
 		t.Skip("badger is not built in")
@@ -145,15 +145,16 @@ func TestBadgerReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	soft, hard := e.(reserver).reserve()
-	if soft != 52<<20 || hard != 8<<20 {
-		t.Fatalf("reserve %d/%d, want %d/%d", soft, hard, 52<<20, 8<<20)
+	n := e.(spaceUser).spaceNeeds()
+	if n.reserve != 52<<20 || n.floor != 8<<20 || n.swing != 4<<20 {
+		t.Fatalf("space needs %+v, want reserve 52 MiB, floor 8 MiB, swing 4 MiB", n)
 	}
 }
 
-// TestSpaceHysteresis: a full store stays full until it is 1/32 below the
-// limit it reached, so that badger's compactions moving its size around
-// the limit do not make it flap.
+// TestSpaceHysteresis: a full store stays full until it is 1/32 (or the
+// engine's swing, up to a quarter) below the limit it reached, so that
+// badger's flushes and compactions moving its size around the limit do
+// not make it flap.
 func TestSpaceHysteresis(t *testing.T) {
 	const mb = 1 << 20
 	free := int64(100 * mb)
@@ -177,6 +178,40 @@ func TestSpaceHysteresis(t *testing.T) {
 			t.Fatalf("step %d (size %d, free %d): full %v, want %v", i, st.size, st.free, reason != nil, st.full)
 		}
 	}
+
+	// With a swing (badger: a memtable) larger than 1/32, the store stays
+	// full until it is a swing below the limit, up to a quarter of it.
+	sp = &space{dir: "/data", engine: "badger", maxDisk: 32 * mb, minFree: 16 * mb, swing: 4 * mb, free: -1,
+		freeFn: func(string) (int64, error) { return free, nil }}
+	steps = []struct {
+		size, free int64
+		full       bool
+	}{
+		{32 * mb, 100 * mb, true},
+		{30 * mb, 100 * mb, true}, // 1/32 below, within the swing
+		{28 * mb, 100 * mb, true},
+		{28*mb - 1, 100 * mb, false},
+		{1 * mb, 16*mb - 1, true},
+		{1 * mb, 19 * mb, true}, // within the swing above the reserve
+		{1 * mb, 20 * mb, false},
+	}
+	for i, st := range steps {
+		free = st.free
+		if _, reason := sp.check(st.size); (reason != nil) != st.full {
+			t.Fatalf("swing step %d (size %d, free %d): full %v, want %v", i, st.size, st.free, reason != nil, st.full)
+		}
+	}
+	sp = &space{dir: "/data", engine: "badger", maxDisk: 8 * mb, swing: 4 * mb, free: -1,
+		freeFn: func(string) (int64, error) { return free, nil }}
+	free = 100 * mb
+	for i, st := range []struct {
+		size int64
+		full bool
+	}{{8 * mb, true}, {6 * mb, true}, {6*mb - 1, false}} { // the swing capped at a quarter
+		if _, reason := sp.check(st.size); (reason != nil) != st.full {
+			t.Fatalf("capped step %d (size %d): full %v, want %v", i, st.size, reason != nil, st.full)
+		}
+	}
 }
 
 // TestReclaimNeedsRoom: the Store does not make badger reclaim (which
@@ -195,14 +230,13 @@ func TestReclaimNeedsRoom(t *testing.T) {
 	}
 	var free atomic.Int64
 	free.Store(1 << 40)
-	s := NewStore(e, Options{Dir: dir, Sync: SyncNone, MaxDiskBytes: 4 << 20})
+	s := NewStore(e, Options{Dir: dir, Sync: SyncNone, MaxDiskBytes: 8 << 20})
 	defer s.Close()
 	s.space.mu.Lock()
 	s.space.freeFn = func(string) (int64, error) { return free.Load(), nil }
 	s.space.mu.Unlock()
 	// 1000-byte values stay in badger's LSM tree (below its value
-	// threshold), and all of them are deleted in one batch, so that a
-	// reclaim would free everything at once.
+	// threshold), so that a reclaim frees them.
 	value := make([]byte, 1000)
 	n := 0
 	for s.Full() == nil {
@@ -216,16 +250,19 @@ func TestReclaimNeedsRoom(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// Room for the reserve (and its 1/32 of hysteresis), not for a rewrite
-	// of the store beside it: the store stays full for max_disk_bytes.
-	soft, _ := e.(reserver).reserve()
-	free.Store(soft + 3<<20)
-	var b Batch
-	for j := 1; j <= n; j++ {
-		b.Delete("q", seqKey(uint64(j)))
-	}
-	if err := s.Write(&b); err != nil {
-		t.Fatal(err)
+	// Room for the reserve (and its hysteresis, a memtable), not for a
+	// rewrite of the store beside it: the store stays full for
+	// max_disk_bytes.
+	soft := e.(spaceUser).spaceNeeds().reserve
+	free.Store(soft + 5<<20)
+	for i := 1; i <= n; i += 4096 {
+		var b Batch
+		for j := i; j < i+4096 && j <= n; j++ {
+			b.Delete("q", seqKey(uint64(j)))
+		}
+		if err := s.Write(&b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	time.Sleep(2 * reclaimTick)
 	if err := s.Full(); err == nil || !strings.Contains(err.Error(), "max_disk_bytes") {
