@@ -125,11 +125,12 @@ func (sp *space) check(size int64) (hard bool, reason error) {
 	return sp.hard, sp.reason
 }
 
-// last returns the result of the last check and when it ran.
-func (sp *space) last() (reason error, free int64, at time.Time) {
+// last returns the free space found by the last check (-1 unknown), when
+// it ran, and its result.
+func (sp *space) last() (free int64, at time.Time, reason error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	return sp.reason, sp.free, sp.checked
+	return sp.free, sp.checked, sp.reason
 }
 
 // mib formats n bytes in MiB with one decimal.
@@ -200,7 +201,7 @@ func (s *Store) maybeReclaim() {
 	// Badger writes through mmaps, so without room for that a reclaim
 	// would meet a full filesystem as a SIGBUS. Then the space has to come
 	// back from elsewhere.
-	if _, free, _ := s.space.last(); free >= 0 && free < s.space.minFree+before {
+	if free, _, _ := s.space.last(); free >= 0 && free < s.space.minFree+before {
 		return
 	}
 	start := time.Now()

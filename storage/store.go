@@ -200,7 +200,7 @@ func (s *Store) Size() int64 { return s.size.Load() }
 // again itself (size and free space), so that the answer follows space
 // coming back while nobody writes.
 func (s *Store) Full() error {
-	reason, _, at := s.space.last()
+	_, at, reason := s.space.last()
 	if time.Since(at) < freeCheckInterval {
 		return reason
 	}
@@ -221,7 +221,7 @@ func (s *Store) Refusing() bool { return s.space.full.Load() }
 func (s *Store) Stats() Stats {
 	c := &s.counters
 	full := s.Full()
-	_, free, _ := s.space.last()
+	free, _, _ := s.space.last()
 	reason := ""
 	if full != nil {
 		reason = full.Error()
