@@ -52,8 +52,8 @@ type flashRun struct {
 	dir    string // the tmpfs mount
 	cgroup string // the memory cgroup edgemq runs in, if any
 	mqtt   string // edgemq's MQTT address
-	http string
-	p    *brokerProc
+	http   string
+	p      *brokerProc
 
 	// acked holds the payloads acknowledged with success and not read
 	// back yet; refused those answered 0x97.
