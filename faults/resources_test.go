@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,9 @@ import (
 // connections close, the ones waiting in the listen backlog and new ones
 // are accepted without a restart.
 func TestFDExhaustion(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
 	bin := edgemqBinary(t)
 	var f Figures
 	defer func() { Report(t, "fd_exhaustion", f.List()...) }()
