@@ -30,6 +30,9 @@ type Info struct {
 	// MemTotal is /proc/meminfo MemTotal in bytes: the RAM the kernel
 	// manages, a little less than what is soldered on the board.
 	MemTotal int64
+	// MemLimit is the memory limit of the cgroup edgemq runs in (a
+	// container, a systemd MemoryMax=), 0 when there is none.
+	MemLimit int64
 	// NumCPU counts the online CPUs (hardware threads).
 	NumCPU int
 	// GOARCH is the architecture this binary was built for.
@@ -46,6 +49,7 @@ type Info struct {
 //	CPU      cpuinfo (see cpuName)
 //	OS       os-release PRETTY_NAME, NAME VERSION, openwrt_release DISTRIB_DESCRIPTION
 //	NumCPU   sysfs devices/system/cpu/online, cpuinfo processor lines, runtime.NumCPU
+//	MemLimit proc/self/cgroup and mountinfo, then the cgroup's memory.max or memory.limit_in_bytes
 func Detect(fs Paths) Info {
 	fs = fs.withDefaults()
 	in := Info{GOARCH: runtime.GOARCH}
@@ -95,6 +99,7 @@ func Detect(fs Paths) Info {
 	}
 
 	in.MemTotal = parseMemTotal(fs.read(fs.Proc, "meminfo"))
+	in.MemLimit = cgroupMemLimit(fs)
 
 	in.NumCPU = countCPUList(string(fs.read(filepath.Join(fs.Sys, "devices", "system", "cpu"), "online")))
 	if in.NumCPU == 0 {
@@ -104,6 +109,15 @@ func Detect(fs Paths) Info {
 		in.NumCPU = runtime.NumCPU()
 	}
 	return in
+}
+
+// Memory is the RAM edgemq may use: MemTotal, or the cgroup's limit when
+// that is smaller. 0 when neither is known.
+func (in Info) Memory() int64 {
+	if in.MemLimit > 0 && (in.MemTotal <= 0 || in.MemLimit < in.MemTotal) {
+		return in.MemLimit
+	}
+	return in.MemTotal
 }
 
 // dmiModel names a PC from its firmware tables: "LENOVO 20L8S02D00".
@@ -136,7 +150,11 @@ func (in Info) String() string {
 		parts = append(parts, fmt.Sprintf("%dx %s", in.NumCPU, cpu))
 	}
 	if in.MemTotal > 0 {
-		parts = append(parts, formatBytes(in.MemTotal))
+		mem := formatBytes(in.MemTotal)
+		if in.MemLimit > 0 && in.MemLimit < in.MemTotal {
+			mem += " (cgroup limit " + formatBytes(in.MemLimit) + ")"
+		}
+		parts = append(parts, mem)
 	}
 	if in.OS != "" {
 		parts = append(parts, in.OS)

@@ -51,6 +51,13 @@ func (s *Server) Publish(topic []byte, payload []byte, o PublishOptions) (int, e
 	if err := packet.ValidTopicName(topic); err != nil {
 		return 0, err
 	}
+	if o.QoS > 0 {
+		var ms matches
+		if err := s.storeFullFor(topic, o.QoS, o.Retain && len(payload) > 0, &ms); err != nil {
+			s.stats.refusedStoreFull.Add(1)
+			return 0, err
+		}
+	}
 	p := packet.Publish{QoS: o.QoS, Retain: o.Retain, Topic: topic, Payload: payload, Props: o.Props}
 	m := s.msgs.get()
 	m.Hold()

@@ -70,6 +70,23 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 	allowed := !bytes.HasPrefix(topic, sysPrefix) &&
 		(s.opts.ACL == nil || s.opts.ACL.CanPublish(&c.info, topic))
 	code := packet.Success
+	if allowed && p.QoS > 0 {
+		if err := s.storeFullFor(topic, p.QoS, p.Retain && len(p.Payload) > 0, &c.match); err != nil {
+			// Refused before routing, so that nobody receives a message
+			// its publisher is told was not accepted.
+			s.stats.refusedStoreFull.Add(1)
+			c.logger().Error("could not store a message; not acknowledging it", "packet_id", p.PacketID, "topic", string(topic), "err", err)
+			if c.version != packet.V5 {
+				return errClose // 3.1.1 has no way to say it: the connection closes
+			}
+			if p.QoS == 2 {
+				sess.mu.Lock()
+				sess.removeInQoS2(p.PacketID)
+				sess.mu.Unlock()
+			}
+			return c.acknowledge(p.QoS, p.PacketID, packet.QuotaExceeded)
+		}
+	}
 	if !allowed {
 		s.stats.droppedNotAllowed.Add(1)
 		c.logWarn("publish refused by the ACL", "topic", string(topic))
@@ -110,6 +127,47 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 		m.Release()
 	}
 	return c.acknowledge(p.QoS, p.PacketID, code)
+}
+
+// storeFullFor returns why a QoS 1/2 message to topic cannot be accepted
+// now, or nil: the store is full (storage.Store.Full) and the message
+// would have to be kept, for a persistent session subscribed with QoS 1
+// or 2 or, when retain is set, as the topic's retained message. ms is
+// scratch space for the match.
+//
+// Checking before routing keeps a refused message from reaching anybody
+// (routing queues it in memory before the commit that would fail). An
+// in-process subscriber (a bridge) is not counted: it withdraws what it
+// queued when the commit fails (storage.Batch.OnDone), and refusing every
+// message a broad bridge filter matches would refuse traffic the bridge
+// does not forward. The store can also become full between this check and
+// the commit; the commit then fails and the publisher is refused all the
+// same (acknowledge).
+func (s *Server) storeFullFor(topic []byte, qos byte, retain bool, ms *matches) error {
+	if s.store == nil || !s.store.Refusing() {
+		return nil
+	}
+	full := s.store.Full()
+	if full == nil {
+		return nil
+	}
+	if retain {
+		return full
+	}
+	ms.reset()
+	s.trie.match(topic, ms)
+	for _, sub := range ms.subs {
+		if sub == nil || sub.handler != nil || min(qos, sub.qos) == 0 {
+			continue
+		}
+		sub.sess.mu.Lock()
+		persistent := sub.sess.persistent
+		sub.sess.mu.Unlock()
+		if persistent {
+			return full
+		}
+	}
+	return nil
 }
 
 // resolveAlias returns the topic of p, applying and recording v5 topic

@@ -1,8 +1,12 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,3 +156,70 @@ func TestTotalQueueMemoryBound(t *testing.T) {
 }
 
 const deliveryCost = 64
+
+// gatedConn passes writes through until armed; then each Write records its
+// size and waits for a token on gate.
+type gatedConn struct {
+	net.Conn
+	armed atomic.Bool
+	gate  chan struct{}
+	sizes chan int
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if g.armed.Load() {
+		g.sizes <- len(p)
+		<-g.gate
+	}
+	return g.Conn.Write(p)
+}
+
+// TestWriterBatchBytes: what a writer takes off its session's queue for
+// one write is bounded in bytes (32 KiB of messages), not only in count. A
+// batch leaves the queue, and max_total_queued_bytes, when the writer
+// takes it and stays in the writer's buffer while the client does not
+// read; 128 messages of a few KiB per stalled client went beyond what the
+// memory limits account for (found by faults/TestMemoryFlood: 1,000
+// stalled subscribers of 512-byte messages peaked at 182 MiB RSS with
+// max_total_queued_bytes 32 MiB; 104 to 131 MiB with the bound).
+func TestWriterBatchBytes(t *testing.T) {
+	srv, err := broker.New(broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	client, server := net.Pipe()
+	defer client.Close()
+	g := &gatedConn{Conn: server, gate: make(chan struct{}), sizes: make(chan int, 16)}
+	srv.ServeConn(g, "pipe")
+	cp := packet.Connect{ClientID: []byte("slow"), CleanStart: true, KeepAlive: 0}
+	sp := packet.Subscribe{PacketID: 1, Subs: []packet.Subscription{{Filter: []byte("b/#")}}}
+	go client.Write(sp.Append(cp.Append(nil, packet.V311), packet.V311))
+	r := packet.NewReader(client, 1<<20)
+	for _, want := range []packet.Type{packet.CONNACK, packet.SUBACK} {
+		client.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if h, _, err := r.Next(); err != nil || h.Type != want {
+			t.Fatalf("got %v %v, want %v", h.Type, err, want)
+		}
+	}
+	go io.Copy(io.Discard, client)
+
+	g.armed.Store(true)
+	payload := make([]byte, 1000)
+	srv.Publish([]byte("b/x"), payload, broker.PublishOptions{})
+	first := <-g.sizes // the writer is stuck in this write now
+	for range 299 {
+		srv.Publish([]byte("b/x"), payload, broker.PublishOptions{})
+	}
+	g.gate <- struct{}{}
+	second := <-g.sizes
+	g.armed.Store(false)
+	close(g.gate)
+	t.Logf("writes of %d and %d bytes", first, second)
+	if second > 32<<10+2048 {
+		t.Fatalf("the writer took %d bytes for one write, above 32 KiB of messages", second)
+	}
+	if second < 16<<10 {
+		t.Fatalf("the writer took only %d bytes with 299 messages queued: small writes", second)
+	}
+}

@@ -22,6 +22,7 @@ type stats struct {
 	droppedTooLarge   atomic.Uint64 // deliveries larger than the client's Maximum Packet Size
 	droppedNotAllowed atomic.Uint64 // publishes or deliveries refused by the ACL
 	retainedRefused   atomic.Uint64 // retained messages refused because retained_max was reached
+	refusedStoreFull  atomic.Uint64 // QoS 1/2 publishes refused because the store was full
 	protocolErrors    atomic.Uint64 // connections closed for bad input
 }
 
@@ -97,6 +98,7 @@ type Stats struct {
 	DroppedTooLarge           uint64
 	DroppedNotAllowed         uint64
 	RetainedRefused           uint64
+	RefusedStoreFull          uint64 // QoS 1/2 publishes refused before routing: the store was full
 	ConnectsTotal             uint64
 	ConnectsRefused           uint64
 	ProtocolErrors            uint64
@@ -187,6 +189,7 @@ func (s *Server) Stats() Stats {
 	st.DroppedTooLarge = s.stats.droppedTooLarge.Load()
 	st.DroppedNotAllowed = s.stats.droppedNotAllowed.Load()
 	st.RetainedRefused = s.stats.retainedRefused.Load()
+	st.RefusedStoreFull = s.stats.refusedStoreFull.Load()
 	st.ConnectsTotal = s.stats.connectsTotal.Load()
 	st.ConnectsRefused = s.stats.connectsRefused.Load()
 	st.ProtocolErrors = s.stats.protocolErrors.Load()

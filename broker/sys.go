@@ -50,6 +50,18 @@ func (s *Server) SysTopics() map[string]string {
 	if s.opts.Board != "" {
 		m["$SYS/broker/board"] = s.opts.Board
 	}
+	if s.store != nil {
+		ss := s.store.Stats()
+		m["$SYS/broker/storage/status"] = "ok"
+		if ss.FullReason != "" {
+			// A full store refuses QoS 1/2 messages it would have to keep.
+			m["$SYS/broker/storage/status"] = "full: " + ss.FullReason
+		}
+		m["$SYS/broker/storage/size_bytes"] = strconv.FormatInt(ss.SizeBytes, 10)
+		if ss.FreeBytes >= 0 {
+			m["$SYS/broker/storage/free_bytes"] = strconv.FormatInt(ss.FreeBytes, 10)
+		}
+	}
 	return m
 }
 

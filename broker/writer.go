@@ -16,6 +16,13 @@ const (
 	// one lock: enough to fill a large write, short enough that publishers
 	// routing to this session are not held up.
 	maxBatch = 128
+	// maxBatchBytes bounds the message bytes (Message.size) of one batch.
+	// A batch leaves the queue, and max_total_queued_bytes, when the writer
+	// takes it, and stays in the writer's buffer while the client does not
+	// read: this bounds what each stalled client holds outside the queues
+	// (128 messages of 4 KiB were half a MiB per client). Small messages
+	// still go 128 to a write.
+	maxBatchBytes = 32 << 10
 	// vectorMin is the payload size from which a payload is written from
 	// the message itself (writev) instead of being copied.
 	vectorMin = 4 << 10
@@ -209,11 +216,13 @@ func (c *conn) fill(out []outgoing) (closing, more bool, _ []outgoing) {
 	}
 	quota := min(c.srv.limits.MaxInflight, c.clientReceiveMax)
 	var now time.Time
-	for len(out) < maxBatch && sess.q.len() > 0 {
+	bytes := 0
+	for len(out) < maxBatch && sess.q.len() > 0 && bytes < maxBatchBytes {
 		d := sess.q.peek()
 		if d.qos > 0 && len(sess.inflight) >= quota {
 			break
 		}
+		bytes += d.msg.size()
 		dd := sess.q.pop()
 		if !dd.msg.Expiry.IsZero() {
 			if now.IsZero() {

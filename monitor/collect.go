@@ -65,6 +65,7 @@ func WriteBrokerStats(w *Writer, st broker.Stats) {
 	w.Sample(float64(st.DroppedNotAllowed), "reason", "not_authorized")
 	w.Sample(float64(st.DroppedTooLarge), "reason", "too_large")
 	w.Counter("edgemq_retained_refused_total", "Retained messages refused because retained_max was reached.", float64(st.RetainedRefused))
+	w.Counter("edgemq_publishes_refused_storage_full_total", "QoS 1/2 publishes refused because the store was full and a persistent session or the retained store would have had to keep them.", float64(st.RefusedStoreFull))
 
 	w.Gauge("edgemq_queued_messages", "Messages queued for sessions, beyond the inflight window.", float64(st.QueuedMessages))
 	w.Gauge("edgemq_queued_bytes", "Size of the queued messages (topic, payload, properties, overhead).", float64(st.QueuedBytes))
@@ -93,7 +94,18 @@ func WriteStoreStats(w *Writer, engine string, s storage.Stats) {
 	w.Gauge("edgemq_storage_sync_last_seconds", "Duration of the last synced engine write (write and sync): the commit latency.", s.SyncLast.Seconds())
 	w.Gauge("edgemq_storage_sync_max_seconds", "Longest synced engine write since start.", s.SyncMax.Seconds())
 	w.Counter("edgemq_storage_errors_total", "Batches that failed with an engine or validation error.", float64(s.Errors))
-	w.Counter("edgemq_storage_full_total", "Batches refused because max_disk_bytes was reached.", float64(s.Full))
+	w.Counter("edgemq_storage_full_total", "Batches refused because the store is full (max_disk_bytes, or free space below the reserve).", float64(s.Full))
+	full := 0.0
+	if s.FullReason != "" {
+		full = 1
+	}
+	w.Gauge("edgemq_storage_full", "1 while the store refuses new messages because it is full (see /readyz or $SYS/broker/storage/status for why).", full)
+	if s.FreeBytes >= 0 {
+		w.Gauge("edgemq_storage_free_bytes", "Free space on the data dir's filesystem, as last measured.", float64(s.FreeBytes))
+	}
+	if s.ReserveBytes > 0 {
+		w.Gauge("edgemq_storage_reserve_bytes", "Free space the store keeps on its filesystem: below it the store is full.", float64(s.ReserveBytes))
+	}
 	w.Gauge("edgemq_storage_commit_queue", "Batches waiting for the committer.", float64(s.Queued))
 }
 

@@ -78,6 +78,14 @@ func openBolt(dir string, log *slog.Logger) (Engine, error) {
 
 func (e *boltEngine) Name() string { return EngineBolt }
 
+// boltReserve is the free space the Store keeps for bolt: one group's
+// pages, split and copied on write, with room to spare. Bolt writes with
+// pwrite and reads through a read-only mmap, so a full filesystem is an
+// ENOSPC error, never a signal: no hard floor.
+const boltReserve = 2 << 20
+
+func (e *boltEngine) spaceNeeds() spaceNeeds { return spaceNeeds{reserve: boltReserve} }
+
 // Write applies b in one Update transaction. With sync false the commit is
 // not fsynced (bolt's NoSync): it survives the process dying, not a power
 // cut, and until the next synced commit a power cut may also damage the

@@ -31,6 +31,12 @@ type Options struct {
 	// MaxDiskBytes refuses batches with puts (ErrFull) once Engine.Size
 	// reaches it. 0 means no limit.
 	MaxDiskBytes int64
+	// MinFreeBytes refuses batches with puts (ErrFull) while the data
+	// dir's filesystem has less free space than this: the filesystem must
+	// never fill up under the engine (see space.go). 0 takes the engine's
+	// reserve (badger: room for its memtables, a compaction and a value
+	// log file; bolt: 2 MiB); a negative value turns the check off.
+	MinFreeBytes int64
 	// Logger receives engine warnings and errors; nil discards them.
 	Logger *slog.Logger
 	// Badger sizes the badger engine; zero fields take DefaultBadgerOptions.

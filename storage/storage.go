@@ -54,9 +54,11 @@ var ErrNotFound = errors.New("storage: key not found")
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("storage: closed")
 
-// ErrFull is returned when a write would take the store above its
-// configured maximum size (Options.MaxDiskBytes).
-var ErrFull = errors.New("storage: full (max_disk_bytes reached)")
+// ErrFull is returned, wrapped with the reason, when the store refuses a
+// write because it is full: it reached Options.MaxDiskBytes, or its
+// filesystem has less free space than the reserve (Options.MinFreeBytes),
+// or the filesystem filled up (ENOSPC). Test with errors.Is.
+var ErrFull = errors.New("storage: full")
 
 // ErrTooLarge is returned by Write when a batch does not fit in one
 // transaction of the engine (badger limits a transaction to a fraction of

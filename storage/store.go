@@ -35,19 +35,24 @@ const sizeRefresh = 100 * time.Millisecond
 // Commit blocks its caller until the committer takes a group: that is the
 // back-pressure on publishers when the flash is slower than they are.
 //
-// With Options.MaxDiskBytes set, a batch that contains a put is refused with
-// ErrFull while the engine's Size is at or above the limit; batches of
-// deletes always pass, so a full store can drain. Size is measured at most
-// every 100 ms, so the limit can be overshot by what is written in that
-// time.
+// The store is full while the engine's Size is at or above
+// Options.MaxDiskBytes, or while the data dir's filesystem has less free
+// space than the reserve (Options.MinFreeBytes; see space.go). A batch
+// that contains a put is then refused with an error wrapping ErrFull that
+// says why; batches of deletes pass, so a full store can drain (unless
+// free space is below the engine's hard floor). Size is measured at most
+// every 100 ms and estimated in between (the measurement plus the key and
+// value bytes written since), so max_disk_bytes is overshot by at most
+// the engine's overhead on what is written in that time; free space is
+// measured before every group. An engine write
+// that fails with ENOSPC is reported as ErrFull as well.
 //
 // Reads go to the engine directly (Engine); they see a batch once its done
 // has been called (and, in practice, as soon as it is written).
 type Store struct {
-	e       Engine
-	mode    SyncMode
-	maxDisk int64
-	log     *slog.Logger
+	e    Engine
+	mode SyncMode
+	log  *slog.Logger
 
 	// mu orders Close against Commit's send on queue; closed is guarded by it.
 	mu     sync.RWMutex
@@ -60,9 +65,16 @@ type Store struct {
 	results []error
 	merged  Batch
 	sizeAt  time.Time
+	// written counts key and value bytes put since sizeAt: the
+	// fullness check adds it to the measured size, so that a burst
+	// between two measurements does not overshoot max_disk_bytes by much.
+	written int64
+	reclaim reclaimState
 
-	size     atomic.Int64
-	counters storeCounters
+	space       *space
+	reclaimTick <-chan time.Time // nil unless the engine is a reclaimer
+	size        atomic.Int64
+	counters    storeCounters
 }
 
 type commitReq struct {
@@ -89,6 +101,13 @@ type Stats struct {
 	Full      uint64        // batches refused with ErrFull
 	Queued    int           // batches waiting for the committer now
 	SizeBytes int64         // last measured Engine.Size
+	// FreeBytes is the free space of the data dir's filesystem at the last
+	// check, -1 when unknown (memory engine, check off, not Linux).
+	FreeBytes int64
+	// ReserveBytes is the free space the store keeps (0: no check).
+	ReserveBytes int64
+	// FullReason says why the store refuses puts now; "" when it does not.
+	FullReason string
 }
 
 // NewStore starts a Store on e with opts.Sync, opts.MaxDiskBytes,
@@ -104,14 +123,20 @@ func NewStore(e Engine, opts Options) *Store {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		e:       e,
-		mode:    opts.Sync,
-		maxDisk: opts.MaxDiskBytes,
-		log:     log,
-		queue:   make(chan commitReq, n),
-		exited:  make(chan struct{}),
+		e:      e,
+		mode:   opts.Sync,
+		log:    log,
+		queue:  make(chan commitReq, n),
+		exited: make(chan struct{}),
+		space:  newSpace(e, opts),
 	}
 	s.refreshSize()
+	s.space.check(s.size.Load())
+	if _, ok := e.(reclaimer); ok {
+		t := time.NewTicker(reclaimTick)
+		s.reclaimTick = t.C
+		s.reclaim.stop = t.Stop
+	}
 	go s.run()
 	return s
 }
@@ -169,21 +194,53 @@ func (s *Store) Close() error {
 // Size returns the last measured Engine.Size.
 func (s *Store) Size() int64 { return s.size.Load() }
 
+// Full returns nil while the store takes puts, else why not: an error
+// wrapping ErrFull that names the limit reached. The committer decides
+// before every group; when it has not run for a second, Full measures
+// again itself (size and free space), so that the answer follows space
+// coming back while nobody writes.
+func (s *Store) Full() error {
+	_, at, reason := s.space.last()
+	if time.Since(at) < freeCheckInterval {
+		return reason
+	}
+	if n, err := s.e.Size(); err == nil {
+		s.size.Store(n)
+	}
+	_, reason = s.space.check(s.size.Load())
+	return reason
+}
+
+// Refusing reports whether the last check found the store full (puts
+// refused). It is one atomic load, for hot paths that want to refuse early
+// what the store would refuse anyway; Full says why and measures again
+// when the last check is old.
+func (s *Store) Refusing() bool { return s.space.full.Load() }
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counters
+	full := s.Full()
+	free, _, _ := s.space.last()
+	reason := ""
+	if full != nil {
+		reason = full.Error()
+	}
 	return Stats{
-		Batches:   c.batches.Load(),
-		Groups:    c.groups.Load(),
-		Ops:       c.ops.Load(),
-		Bytes:     c.bytes.Load(),
-		Syncs:     c.syncs.Load(),
-		SyncLast:  time.Duration(c.syncLast.Load()),
-		SyncMax:   time.Duration(c.syncMax.Load()),
-		Errors:    c.errors.Load(),
-		Full:      c.full.Load(),
-		Queued:    len(s.queue),
-		SizeBytes: s.size.Load(),
+		Batches:      c.batches.Load(),
+		Groups:       c.groups.Load(),
+		Ops:          c.ops.Load(),
+		Bytes:        c.bytes.Load(),
+		Syncs:        c.syncs.Load(),
+		SyncLast:     time.Duration(c.syncLast.Load()),
+		SyncMax:      time.Duration(c.syncMax.Load()),
+		Errors:       c.errors.Load(),
+		Full:         c.full.Load(),
+		Queued:       len(s.queue),
+		SizeBytes:    s.size.Load(),
+		FreeBytes:    free,
+		ReserveBytes: max(s.space.minFree, 0),
+		FullReason:   reason,
 	}
 }
 
@@ -191,6 +248,9 @@ func (s *Store) Stats() Stats {
 // repeats until the queue is closed and empty.
 func (s *Store) run() {
 	defer close(s.exited)
+	if s.reclaim.stop != nil {
+		defer s.reclaim.stop()
+	}
 	var carry *commitReq
 	for {
 		var first commitReq
@@ -198,8 +258,14 @@ func (s *Store) run() {
 			first, carry = *carry, nil
 		} else {
 			var ok bool
-			if first, ok = <-s.queue; !ok {
-				return
+			select {
+			case first, ok = <-s.queue:
+				if !ok {
+					return
+				}
+			case <-s.reclaimTick:
+				s.maybeReclaim()
+				continue
 			}
 		}
 		s.group = append(s.group[:0], first)
@@ -224,6 +290,7 @@ func (s *Store) run() {
 		}
 		s.commit(s.group)
 		clear(s.group) // drop references to the callers' batches
+		s.maybeReclaim()
 	}
 }
 
@@ -232,14 +299,13 @@ func (s *Store) commit(group []commitReq) {
 	if time.Since(s.sizeAt) >= sizeRefresh {
 		s.refreshSize()
 	}
-	full := s.maxDisk > 0 && s.size.Load() >= s.maxDisk
+	hard, full := s.space.check(s.size.Load() + s.written)
 	res := s.results[:0]
 	accepted := 0
 	for _, r := range group {
 		err := r.b.Validate()
-		if err == nil && full && hasPut(r.b) {
-			err = ErrFull
-			s.counters.full.Add(1)
+		if err == nil && full != nil && (hard || hasPut(r.b)) {
+			err = full
 		}
 		res = append(res, err)
 		if err == nil {
@@ -294,7 +360,7 @@ func (s *Store) write(b *Batch, sync bool) error {
 	start := time.Now()
 	err := s.e.Write(b, sync)
 	if err != nil {
-		return err
+		return fullFromENOSPC(err)
 	}
 	c := &s.counters
 	if sync {
@@ -305,9 +371,14 @@ func (s *Store) write(b *Batch, sync bool) error {
 			c.syncMax.Store(d)
 		}
 	}
+	n := batchBytes(b)
+	s.written += putBytes(b)
+	if !s.reclaim.deleted && hasDelete(b) {
+		s.reclaim.deleted = true
+	}
 	c.groups.Add(1)
 	c.ops.Add(uint64(b.Len()))
-	c.bytes.Add(uint64(batchBytes(b)))
+	c.bytes.Add(uint64(n))
 	return nil
 }
 
@@ -316,7 +387,9 @@ func (s *Store) finish(r commitReq, err error) {
 	switch {
 	case err == nil:
 		s.counters.batches.Add(1)
-	case !errors.Is(err, ErrFull):
+	case errors.Is(err, ErrFull):
+		s.counters.full.Add(1)
+	default:
 		s.counters.errors.Add(1)
 	}
 	r.b.runHooks(err)
@@ -326,7 +399,7 @@ func (s *Store) finish(r commitReq, err error) {
 // refreshSize measures the engine's size; on error it keeps the old value
 // and logs.
 func (s *Store) refreshSize() {
-	s.sizeAt = time.Now()
+	s.sizeAt, s.written = time.Now(), 0
 	n, err := s.e.Size()
 	if err != nil {
 		s.log.Warn("storage: measuring size failed", "engine", s.e.Name(), "err", err)
@@ -342,6 +415,26 @@ func batchBytes(b *Batch) int {
 		n += len(b.Ops[i].Key) + len(b.Ops[i].Value)
 	}
 	return n
+}
+
+// putBytes is the bytes of keys and values b puts.
+func putBytes(b *Batch) int64 {
+	var n int64
+	for i := range b.Ops {
+		if !b.Ops[i].Delete {
+			n += int64(len(b.Ops[i].Key) + len(b.Ops[i].Value))
+		}
+	}
+	return n
+}
+
+func hasDelete(b *Batch) bool {
+	for i := range b.Ops {
+		if b.Ops[i].Delete {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPut(b *Batch) bool {

@@ -49,7 +49,7 @@ func (a *acceptLoop) run() {
 	defer close(a.done)
 	var delay time.Duration
 	var lastLog time.Time
-	var suppressed int
+	var failures int // failed accepts since the last line logged
 	for {
 		nc, err := a.l.Accept()
 		if err != nil {
@@ -61,11 +61,12 @@ func (a *acceptLoop) run() {
 			} else {
 				delay = min(2*delay, time.Second)
 			}
+			failures++
 			if now := time.Now(); now.Sub(lastLog) >= time.Second {
-				a.log.Warn("accept failed; retrying", "listener", a.name, "err", err, "retry_in", delay, "suppressed", suppressed)
-				lastLog, suppressed = now, 0
-			} else {
-				suppressed++
+				// "failures", not "suppressed": edgemq's log rate limiter
+				// adds that key to repeated warnings.
+				a.log.Warn("accept failed; retrying", "listener", a.name, "err", err, "retry_in", delay, "failures", failures)
+				lastLog, failures = now, 0
 			}
 			time.Sleep(delay)
 			continue

@@ -57,11 +57,13 @@ func newHardware(cfg *config.Config, log *slog.Logger) *hardware {
 		log:         log,
 		bridgesDown: make(map[string]bool),
 	}
-	h.sizing = board.Defaults(h.info.MemTotal)
+	// In a container (a cgroup with a memory limit) the limit, not the
+	// box's RAM, is what edgemq may use.
+	h.sizing = board.Defaults(h.info.Memory())
 	log.Info("board", "board", h.info.String())
 	if sized := applySizing(cfg, h.sizing); len(sized) > 0 {
 		log.Info("limits sized from memory (set them in the config to choose)",
-			"tier", h.sizing.Tier, "mem_total", h.info.MemTotal, "keys", sized,
+			"tier", h.sizing.Tier, "mem_total", h.info.MemTotal, "cgroup_limit", h.info.MemLimit, "keys", sized,
 			"max_connections", cfg.Limits.MaxConnections, "max_queued_messages", cfg.Limits.MaxQueuedMessages,
 			"max_queued_bytes", cfg.Limits.MaxQueuedBytes.String(), "retained_max", cfg.Limits.RetainedMax)
 	}

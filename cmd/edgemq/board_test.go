@@ -111,12 +111,12 @@ func TestNewHardwareSetsMemoryLimit(t *testing.T) {
 	debug.SetMemoryLimit(math.MaxInt64)
 	var logs syncBuffer
 	g := newHardware(config.Default(), slog.New(slog.NewTextHandler(&logs, nil)))
-	want := board.Defaults(g.info.MemTotal).MemLimit
+	want := board.Defaults(g.info.Memory()).MemLimit
 	if want == 0 {
 		want = math.MaxInt64 // MemTotal unknown: left alone
 	}
 	if got := debug.SetMemoryLimit(-1); got != want {
-		t.Errorf("memory limit %d, want %d for MemTotal %d", got, want, g.info.MemTotal)
+		t.Errorf("memory limit %d, want %d for MemTotal %d, cgroup limit %d", got, want, g.info.MemTotal, g.info.MemLimit)
 	}
 	if !strings.Contains(logs.String(), "msg=board board=") {
 		t.Errorf("the board is not logged:\n%s", logs.String())
