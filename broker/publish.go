@@ -75,7 +75,7 @@ func (c *conn) handlePublish(h packet.Header, body []byte) error {
 			// Refused before routing, so that nobody receives a message
 			// its publisher is told was not accepted.
 			s.stats.refusedStoreFull.Add(1)
-			c.logger().Error("could not store a message; not acknowledging it", "packet_id", p.PacketID, "topic", string(topic), "err", err)
+			c.logError("could not store a message; not acknowledging it", "packet_id", p.PacketID, "topic", string(topic), "err", err)
 			if c.version != packet.V5 {
 				return errClose // 3.1.1 has no way to say it: the connection closes
 			}

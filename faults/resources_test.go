@@ -24,7 +24,7 @@ import (
 // are accepted without a restart.
 func TestFDExhaustion(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Skip("prlimit (util-linux) is not installed")
+		t.Fatal("prlimit is not installed: apt-get install util-linux (make deps does)")
 	}
 	bin := edgemqBinary(t)
 	var f Figures

@@ -17,6 +17,7 @@ declare -A need=(
   [busybox]=busybox
   [systemd-sysusers]=systemd
   [openssl]=openssl
+  [prlimit]=util-linux
   [chromium]=chromium
 )
 # Extra packages by name, for tools found outside PATH or by file.
