@@ -22,8 +22,9 @@ type fakeUpstream struct {
 	mu        sync.Mutex
 	pubs      []fakePub
 	connects  []fakeConnect
-	ack       bool // acknowledge publishes as they come
-	dropAfter int  // close a connection after this many publishes on it (0: never)
+	ack       bool        // acknowledge publishes as they come
+	dropAfter int         // close a connection after this many publishes on it (0: never)
+	dropped   []time.Time // when dropAfter closed a connection
 	conn      net.Conn
 	unacked   []packet.Publish // received and not acknowledged on the current connection
 	done      chan struct{}
@@ -40,6 +41,7 @@ type fakePub struct {
 type fakeConnect struct {
 	clean   bool
 	version packet.Version
+	at      time.Time
 }
 
 func newFakeUpstream(t testing.TB) *fakeUpstream {
@@ -106,7 +108,7 @@ func (f *fakeUpstream) serveConn(nc net.Conn) {
 				return
 			}
 			f.mu.Lock()
-			f.connects = append(f.connects, fakeConnect{clean: c.CleanStart, version: c.Version})
+			f.connects = append(f.connects, fakeConnect{clean: c.CleanStart, version: c.Version, at: time.Now()})
 			conn = len(f.connects)
 			f.mu.Unlock()
 			ack := packet.Connack{SessionPresent: !c.CleanStart && conn > 1}
@@ -128,6 +130,9 @@ func (f *fakeUpstream) serveConn(nc net.Conn) {
 				f.write(nc, ackFor(p.QoS, p.PacketID))
 			}
 			if drop {
+				f.mu.Lock()
+				f.dropped = append(f.dropped, time.Now())
+				f.mu.Unlock()
 				return
 			}
 		case packet.PUBREL:

@@ -322,7 +322,7 @@ type flight struct {
 	// stored is set when id came from the queue's stored ids (a QoS 2
 	// entry sent before a restart).
 	stored bool
-	sends  int // times handed to paho's Publish (sender goroutine only)
+	sends  int // times paho's Publish took it (serve loop only)
 }
 
 // Read-ahead of the backlog: take reads at least this many entries (and

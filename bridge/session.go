@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -39,7 +38,7 @@ type session struct {
 	gen     uint64
 	flights []*flight // taken from the queue, in seq order, not acknowledged
 	byID    map[uint16]*flight
-	staging *flight // the flight inside Client.Publish now
+	staging *flight // the flight inside Client.Publish now (of the live view)
 	inbound map[uint16]packets.ControlPacket
 	acked   []uint64
 	idErr   error // storing a QoS 2 packet id failed
@@ -51,10 +50,11 @@ func newSession(q *queue) *session {
 }
 
 // view returns a Store for a new paho client; earlier views go dead.
-func (s *session) view() mqtt.Store {
+func (s *session) view() *view {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+	s.staging = nil
 	return &view{s: s, gen: s.gen}
 }
 
@@ -143,10 +143,14 @@ func (s *session) takeResumed() int {
 	return n
 }
 
-// stage marks f as the flight the next Put is for.
-func (s *session) stage(f *flight) {
+// stage marks f as the flight the next Put of v is for. A dead view (a
+// sender left behind by a broken connection) stages nothing.
+func (v *view) stage(f *flight) {
+	s := v.s
 	s.mu.Lock()
-	s.staging = f
+	if v.live() {
+		s.staging = f
+	}
 	s.mu.Unlock()
 }
 

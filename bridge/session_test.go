@@ -113,3 +113,46 @@ func TestQoS2KeepsPacketIDAcrossRestart(t *testing.T) {
 		t.Fatalf("%d packet ids still stored after PUBCOMP", n)
 	}
 }
+
+// TestReconnectWhilePublishing: a connection that breaks while the bridge
+// is busy publishing (a backlog draining) is replaced after the backoff,
+// not after paho's write timeout. paho's Publish waits up to that timeout
+// for its output goroutine, which stops when the connection breaks; the
+// bridge used to wait with it (30 s on a flaky uplink under load, found
+// by the fault suite's cutting proxy).
+func TestReconnectWhilePublishing(t *testing.T) {
+	f := newFakeUpstream(t)
+	f.setAck(true)
+	cfg := testConfig("f", f.addr(), Rule{Pattern: "r/#", Direction: Out, QoS: 1})
+	// The timeout paho's Publish waits out; the link's stop (at the end of
+	// the test) may wait for it too.
+	cfg.WriteTimeout = 5 * time.Second
+	e := startEdge(t, t.TempDir(), cfg)
+	// A backlog while the upstream drops connections: every connection
+	// dies in the middle of the drain.
+	f.setDropAfter(2000)
+	publishSeq(t, client(t, e.addr, "pub"), "r/m", "m", 1, 0, 10000, 500, nil)
+	e.waitStats(t, "f", 60*time.Second, "empty queue", func(s Stats) bool { return s.Queued == 0 })
+	f.setDropAfter(0)
+	e.waitStats(t, "f", 60*time.Second, "the link up", func(s Stats) bool { return s.State == LinkUp })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.dropped) < 2 {
+		t.Fatalf("%d connections dropped, want several", len(f.dropped))
+	}
+	for _, d := range f.dropped {
+		var next time.Time
+		for _, c := range f.connects {
+			if c.at.After(d) {
+				next = c.at
+				break
+			}
+		}
+		if next.IsZero() {
+			t.Fatalf("no connection after the drop at %v", d)
+		}
+		if gap := next.Sub(d); gap > cfg.BackoffMax+time.Second {
+			t.Fatalf("the bridge reconnected %v after the connection broke; backoff.max is %v", gap, cfg.BackoffMax)
+		}
+	}
+}
