@@ -94,8 +94,7 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds a write to the remote broker that makes no
 	// progress (and paho's wait to start one); 0 means the keepalive or
-	// 30s, whichever is longer. Stopping a link can take this long (see
-	// sender).
+	// 30s, whichever is longer.
 	WriteTimeout time.Duration
 }
 

@@ -25,9 +25,15 @@ type fakeUpstream struct {
 	ack       bool        // acknowledge publishes as they come
 	dropAfter int         // close a connection after this many publishes on it (0: never)
 	dropped   []time.Time // when dropAfter closed a connection
-	conn      net.Conn
-	unacked   []packet.Publish // received and not acknowledged on the current connection
-	done      chan struct{}
+	// dropOnPubrel closes the connection on a PUBREL, without PUBCOMP (the
+	// exchange is complete here, and the sender does not know it), and
+	// sets refuse.
+	dropOnPubrel bool
+	refuse       bool      // close new connections at once
+	rels         []fakePub // PUBRELs received (conn and id)
+	conn         net.Conn
+	unacked      []packet.Publish // received and not acknowledged on the current connection
+	done         chan struct{}
 }
 
 type fakePub struct {
@@ -73,9 +79,16 @@ func (f *fakeUpstream) serve() {
 			return
 		}
 		f.mu.Lock()
-		f.conn = nc
-		f.unacked = nil
+		refuse := f.refuse
+		if !refuse {
+			f.conn = nc
+			f.unacked = nil
+		}
 		f.mu.Unlock()
+		if refuse {
+			nc.Close()
+			continue
+		}
 		f.serveConn(nc)
 		nc.Close()
 	}
@@ -138,6 +151,14 @@ func (f *fakeUpstream) serveConn(nc net.Conn) {
 		case packet.PUBREL:
 			var a packet.Ack
 			if a.Decode(h, body, packet.V311) == nil {
+				f.mu.Lock()
+				f.rels = append(f.rels, fakePub{conn: conn, id: a.PacketID})
+				drop := f.dropOnPubrel
+				f.refuse = f.refuse || drop
+				f.mu.Unlock()
+				if drop {
+					return
+				}
 				a = packet.Ack{Type: packet.PUBCOMP, PacketID: a.PacketID}
 				f.write(nc, a.Append(nil, packet.V311))
 			}

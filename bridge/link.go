@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,7 @@ func (l *link) stop() {
 
 func (l *link) run() {
 	defer close(l.done)
-	defer l.senders.Wait()
+	defer l.waitSenders()
 	attempt := 0
 	l.prepareResume()
 	for {
@@ -159,6 +160,29 @@ func (l *link) run() {
 			return
 		case <-time.After(d):
 		}
+	}
+}
+
+// senderGrace bounds how long a stopping link waits for the senders of
+// broken connections (see sender).
+const senderGrace = 2 * time.Second
+
+// waitSenders waits for the senders of earlier connections, at most
+// senderGrace. One stuck in paho's Publish ends by itself within the
+// write timeout (30 s or more) and touches nothing but its dead view of
+// the session by then, so a stop (SIGTERM, where procd kills after 5 s;
+// a reload) does not wait that long for it.
+func (l *link) waitSenders() {
+	done := make(chan struct{})
+	go func() {
+		l.senders.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(senderGrace):
+		l.log.Warn("bridge stopping with a publish to a broken connection still pending in the MQTT library; it ends by itself",
+			"bridge", l.cfg.Name, "write_timeout", l.cfg.WriteTimeout)
 	}
 }
 
@@ -219,7 +243,7 @@ func (l *link) connect() (c mqtt.Client, v *view, lost chan error, err error) {
 		SetProtocolVersion(l.proto).
 		SetTLSConfig(l.tls).
 		SetDefaultPublishHandler(l.onMessage).
-		SetCustomOpenConnectionFn(l.open).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) { return l.open(u, v) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:

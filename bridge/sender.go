@@ -18,9 +18,8 @@ import (
 // proxy). So serve hands each batch to the sender and waits for the result
 // or the loss of the connection, whichever comes first. A sender left
 // inside such a Publish ends with it: its view of the session is dead by
-// then (so its Put is ignored), it touches nothing else, and the link
-// waits for it before it stops (so stopping a link just after its
-// connection broke can take up to Config.WriteTimeout).
+// then (so its Put is ignored) and it touches nothing else. A stopping
+// link waits for it, for a while (waitSenders).
 type sender struct {
 	c    mqtt.Client
 	v    *view

@@ -18,7 +18,7 @@ import (
 
 // open dials the remote broker for paho, with a context that stop cancels,
 // and remembers the connection so that stop can close it.
-func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+func (l *link) open(uri *url.URL, v *view) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ConnectTimeout)
 	defer cancel()
 	d := &net.Dialer{KeepAlive: 30 * time.Second}
@@ -45,6 +45,7 @@ func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		return nil, errStopped
 	}
 	bc := newBridgeConn(nc)
+	bc.onPubrel = v.release
 	l.conn = bc
 	return bc, nil
 }
@@ -114,9 +115,13 @@ func (l *link) serve(c mqtt.Client, v *view, lost <-chan error) error {
 		if err := l.sess.takeErr(); err != nil {
 			return err
 		}
-		// Flights without a packet id first: after a clean-session
-		// connection, or a Publish that found the connection closed.
-		jobs = l.flightJobs(l.sess.unsent(fs[:0]), jobs[:0])
+		hold := l.sess.holdNew()
+		jobs = jobs[:0]
+		if !hold {
+			// Flights without a packet id first: after a clean-session
+			// connection, or a Publish that found the connection closed.
+			jobs = l.flightJobs(l.sess.unsent(fs[:0]), jobs)
+		}
 		ring = l.q.takeRing(ringBurst, ring[:0])
 		for _, rec := range ring {
 			r, err := decodeRecord(rec)
@@ -125,7 +130,7 @@ func (l *link) serve(c mqtt.Client, v *view, lost <-chan error) error {
 			}
 			jobs = append(jobs, sendJob{topic: string(r.topic), retain: r.retain, payload: r.payload})
 		}
-		if room := l.cfg.Inflight - l.sess.inflight(); room > 0 {
+		if room := l.cfg.Inflight - l.sess.inflight(); room > 0 && !hold {
 			fs = l.q.take(room, fs[:0])
 			l.sess.add(fs)
 			jobs = l.flightJobs(fs, jobs)
