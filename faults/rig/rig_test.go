@@ -1,6 +1,8 @@
 package rig
 
 import (
+	"bytes"
+	"image/png"
 	"io"
 	"net"
 	"strings"
@@ -104,15 +106,70 @@ func TestProxyCuts(t *testing.T) {
 		t.Fatalf("%d cuts, want 20", p.Cuts())
 	}
 	p.SetMode(Refuse)
-	c, err := net.Dial("tcp", p.Addr())
+	// The reset may even reach the dialer before Dial returns.
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("Refuse mode: read succeeded")
+		}
+		c.Close()
+	}
+	time.Sleep(50 * time.Millisecond) // the accept is recorded by the proxy's goroutine
+	if n := len(p.Attempts()); n != 21 {
+		t.Fatalf("%d attempts recorded, want 21", n)
+	}
+}
+
+func TestFont(t *testing.T) {
+	for r := rune(32); r < 127; r++ {
+		g := glyphData(r)
+		if g == "" {
+			continue
+		}
+		rows := strings.Fields(g)
+		if len(rows) != 7 {
+			t.Errorf("glyph %q: %d rows", r, len(rows))
+		}
+		for _, row := range rows {
+			if len(row) != 5 || strings.Trim(row, "#.") != "" {
+				t.Errorf("glyph %q: row %q", r, row)
+			}
+		}
+	}
+}
+
+// TestPlot: the PNG decodes, has a panel per chart, and the line is drawn
+// where the values say (a rising line: its pixels go up to the right).
+func TestPlot(t *testing.T) {
+	var buf bytes.Buffer
+	x := []float64{0, 1, 2, 3, 4}
+	err := WritePNG(&buf, "soak 1h", "min", []Chart{
+		{Title: "RSS (MiB)", X: x, Y: []float64{10, 11, 12, 13, 14}, Marks: []float64{2}},
+		{Title: "goroutines", X: x, Y: []float64{5, 5, 5, 5, 5}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Fatal("Refuse mode: read succeeded")
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := len(p.Attempts()); n != 21 {
-		t.Fatalf("%d attempts recorded, want 21", n)
+	if b := img.Bounds(); b.Dx() != plotWidth || b.Dy() != titleHeight+2*(panelHeight+marginTop+marginBot) {
+		t.Fatalf("size %v", b)
+	}
+	// In the first panel, the line's pixel in the leftmost plot column is
+	// lower (larger y) than in the rightmost.
+	top := titleHeight + marginTop
+	lineY := func(x int) int {
+		for y := top; y < top+panelHeight; y++ {
+			if r, g, b, _ := img.At(x, y).RGBA(); r>>8 == 20 && g>>8 == 90 && b>>8 == 200 {
+				return y
+			}
+		}
+		return -1
+	}
+	l, r := lineY(marginLeft+1), lineY(plotWidth-marginRight-2)
+	if l < 0 || r < 0 || r >= l {
+		t.Fatalf("line at y=%d on the left and y=%d on the right: want it rising", l, r)
 	}
 }
