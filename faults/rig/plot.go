@@ -145,11 +145,12 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if e2 := 2 * e; e2 >= dy {
+		e2 := 2 * e // once for both steps: recomputing it can step past the end
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if e2 := 2 * e; e2 <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}

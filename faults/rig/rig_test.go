@@ -2,6 +2,8 @@ package rig
 
 import (
 	"bytes"
+	"image"
+	"image/color"
 	"image/png"
 	"io"
 	"net"
@@ -171,5 +173,59 @@ func TestPlot(t *testing.T) {
 	l, r := lineY(marginLeft+1), lineY(plotWidth-marginRight-2)
 	if l < 0 || r < 0 || r >= l {
 		t.Fatalf("line at y=%d on the left and y=%d on the right: want it rising", l, r)
+	}
+}
+
+// TestTrend: a flat series with spikes does not grow, a leak does, and
+// the samples before warm-up do not count.
+func TestTrend(t *testing.T) {
+	var x, flat, leak []float64
+	for i := range 60 {
+		x = append(x, float64(i))
+		v := 100.0
+		if i%7 == 0 {
+			v = 300 // a burst caught by the sampler
+		}
+		if i < 10 {
+			v = 20 // warming up
+		}
+		flat = append(flat, v)
+		leak = append(leak, 100+float64(i))
+	}
+	f := TrendOf(x, flat, 10)
+	if f.Samples != 50 || f.Middle != 100 || f.Last != 100 || f.Grows(0.05, 0) {
+		t.Errorf("flat: %+v, grows %v", f, f.Grows(0.05, 0))
+	}
+	l := TrendOf(x, leak, 10)
+	if l.Slope < 0.99 || l.Slope > 1.01 || !l.Grows(0.05, 0) || l.Grows(0.5, 0) {
+		t.Errorf("leak: %+v", l)
+	}
+	if s := TrendOf(x[:5], leak[:5], 0); s.Samples != 5 || s.Grows(0, 0) {
+		t.Errorf("too few samples: %+v", s)
+	}
+}
+
+// TestLine: lines in every direction and slope end where they should
+// (a regression: a Bresenham step that recomputed its error term could
+// step past the end point and never stop).
+func TestLine(t *testing.T) {
+	ink := color.RGBA{1, 2, 3, 255}
+	for dx := -7; dx <= 7; dx++ {
+		for dy := -7; dy <= 7; dy++ {
+			img := image.NewRGBA(image.Rect(0, 0, 20, 20))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				line(img, 10, 10, 10+dx, 10+dy, ink)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+				t.Fatalf("line (10,10)-(%d,%d) does not end", 10+dx, 10+dy)
+			}
+			if img.RGBAAt(10, 10) != ink || img.RGBAAt(10+dx, 10+dy) != ink {
+				t.Errorf("line (10,10)-(%d,%d): an end is not drawn", 10+dx, 10+dy)
+			}
+		}
 	}
 }
