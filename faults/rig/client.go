@@ -11,9 +11,9 @@ import (
 	"github.com/edgemq/edgemq/broker/packet"
 )
 
-// version is the protocol of the rig's clients: MQTT 3.1.1, which edgemq,
-// mosquitto and the bridge all speak.
-const version = packet.V311
+// defaultVersion is the protocol of the rig's clients unless told
+// otherwise: MQTT 3.1.1, which edgemq, mosquitto and the bridge all speak.
+const defaultVersion = packet.V311
 
 // ClientOptions are the CONNECT fields and handlers of a Client.
 type ClientOptions struct {
@@ -33,6 +33,11 @@ type ClientOptions struct {
 	// session, so that a resent QoS 2 message is handled once. nil: the
 	// client keeps its own.
 	Received2 *Received2
+	// Version is the protocol (0: MQTT 3.1.1).
+	Version packet.Version
+	// Connect, if set, edits the CONNECT before it is sent (MQTT 5
+	// properties: session expiry, will delay).
+	Connect func(*packet.Connect)
 }
 
 // Received2 is the QoS 2 receiver state of a session: packet ids whose
@@ -66,6 +71,7 @@ func (r *Received2) release(pid uint16) {
 // from any goroutine; one goroutine reads and calls the handlers.
 type Client struct {
 	o  ClientOptions
+	v  packet.Version
 	nc net.Conn
 	rd *packet.Reader
 
@@ -87,14 +93,20 @@ func Dial(dial func() (net.Conn, error), o ClientOptions) (*Client, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	c := &Client{o: o, nc: nc, rd: packet.NewReaderSize(nc, 0, 16<<10),
+	if o.Version == 0 {
+		o.Version = defaultVersion
+	}
+	c := &Client{o: o, v: o.Version, nc: nc, rd: packet.NewReaderSize(nc, 0, 16<<10),
 		subacks: make(chan packet.Suback, 1), done: make(chan struct{})}
 	cp := packet.Connect{ClientID: []byte(o.ID), CleanStart: o.Clean, KeepAlive: o.KeepAlive}
 	if w := o.Will; w != nil {
 		cp.WillFlag, cp.WillQoS, cp.WillRetain, cp.WillTopic, cp.WillPayload = true, w.QoS, w.Retain, w.Topic, w.Payload
 	}
+	if o.Connect != nil {
+		o.Connect(&cp)
+	}
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write(cp.Append(nil, version)); err != nil {
+	if _, err := nc.Write(cp.Append(nil, o.Version)); err != nil {
 		nc.Close()
 		return nil, false, fmt.Errorf("client %s: CONNECT: %w", o.ID, err)
 	}
@@ -104,7 +116,7 @@ func Dial(dial func() (net.Conn, error), o ClientOptions) (*Client, bool, error)
 		return nil, false, fmt.Errorf("client %s: reading CONNACK: %w", o.ID, err)
 	}
 	var ack packet.Connack
-	if h.Type != packet.CONNACK || ack.Decode(h, body, version) != nil || ack.Code != 0 {
+	if h.Type != packet.CONNACK || ack.Decode(h, body, o.Version) != nil || ack.Code != 0 {
 		nc.Close()
 		return nil, false, fmt.Errorf("client %s: got %v (code %v), want an accepting CONNACK", o.ID, h.Type, ack.Code)
 	}
@@ -146,14 +158,14 @@ func (c *Client) Close() error { return c.nc.Close() }
 // Disconnect sends DISCONNECT and closes.
 func (c *Client) Disconnect() error {
 	var d packet.Disconnect
-	err := c.send(d.Append(nil, version))
+	err := c.send(d.Append(nil, c.v))
 	return errors.Join(err, c.nc.Close())
 }
 
 // Subscribe subscribes to filter at qos and waits for the SUBACK.
 func (c *Client) Subscribe(filter string, qos byte) error {
 	s := packet.Subscribe{PacketID: 1, Subs: []packet.Subscription{{Filter: []byte(filter), QoS: qos}}}
-	if err := c.send(s.Append(nil, version)); err != nil {
+	if err := c.send(s.Append(nil, c.v)); err != nil {
 		return err
 	}
 	select {
@@ -173,7 +185,16 @@ func (c *Client) Subscribe(filter string, qos byte) error {
 func (c *Client) Publish(topic string, payload []byte, qos byte, retain bool, pid uint16) error {
 	p := packet.Publish{Topic: []byte(topic), QoS: qos, Retain: retain, PacketID: pid, Payload: payload}
 	c.wmu.Lock()
-	c.wbuf = p.Append(c.wbuf[:0], version)
+	c.wbuf = p.Append(c.wbuf[:0], c.v)
+	err := c.writeLocked(c.wbuf)
+	c.wmu.Unlock()
+	return err
+}
+
+// PublishPacket sends p as it is (MQTT 5 properties included).
+func (c *Client) PublishPacket(p *packet.Publish) error {
+	c.wmu.Lock()
+	c.wbuf = p.Append(c.wbuf[:0], c.v)
 	err := c.writeLocked(c.wbuf)
 	c.wmu.Unlock()
 	return err
@@ -194,7 +215,7 @@ func (c *Client) writeLocked(b []byte) error {
 func (c *Client) ack(t packet.Type, pid uint16) error {
 	a := packet.Ack{Type: t, PacketID: pid}
 	var buf [4]byte
-	return c.send(a.Append(buf[:0], version))
+	return c.send(a.Append(buf[:0], c.v))
 }
 
 func (c *Client) ping(every time.Duration) {
@@ -232,7 +253,7 @@ func (c *Client) readPackets() error {
 		}
 		switch h.Type {
 		case packet.PUBLISH:
-			if err := p.Decode(h, body, version); err != nil {
+			if err := p.Decode(h, body, c.v); err != nil {
 				return err
 			}
 			if c.o.OnPublish != nil && (p.QoS < 2 || c.o.Received2.first(p.PacketID)) {
@@ -245,13 +266,13 @@ func (c *Client) readPackets() error {
 				err = c.ack(packet.PUBREC, p.PacketID)
 			}
 		case packet.PUBREL:
-			if err := a.Decode(h, body, version); err != nil {
+			if err := a.Decode(h, body, c.v); err != nil {
 				return err
 			}
 			c.o.Received2.release(a.PacketID)
 			err = c.ack(packet.PUBCOMP, a.PacketID)
 		case packet.PUBACK, packet.PUBREC, packet.PUBCOMP:
-			if err := a.Decode(h, body, version); err != nil {
+			if err := a.Decode(h, body, c.v); err != nil {
 				return err
 			}
 			if h.Type == packet.PUBREC {
@@ -262,7 +283,7 @@ func (c *Client) readPackets() error {
 			}
 		case packet.SUBACK:
 			var s packet.Suback
-			if err := s.Decode(h, body, version); err != nil {
+			if err := s.Decode(h, body, c.v); err != nil {
 				return err
 			}
 			s.Codes = append([]packet.ReasonCode(nil), s.Codes...)
