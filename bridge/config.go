@@ -92,6 +92,10 @@ type Config struct {
 	Inflight int
 	// ConnectTimeout bounds dialling, TLS and CONNACK; 0 means 30s.
 	ConnectTimeout time.Duration
+	// WriteTimeout bounds a write to the remote broker that makes no
+	// progress (and paho's wait to start one); 0 means the keepalive or
+	// 30s, whichever is longer.
+	WriteTimeout time.Duration
 }
 
 // DefaultInflight is the inflight window of a bridge. AWS IoT Core accepts
@@ -100,6 +104,7 @@ const DefaultInflight = 100
 
 const (
 	defaultConnectTimeout = 30 * time.Second
+	defaultWriteTimeout   = 30 * time.Second
 	defaultBackoffMin     = time.Second
 	defaultBackoffMax     = time.Minute
 	defaultKeepalive      = time.Minute
@@ -115,14 +120,17 @@ func (c Config) withDefaults() Config {
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = defaultConnectTimeout
 	}
+	if c.Keepalive <= 0 {
+		c.Keepalive = defaultKeepalive
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = max(c.Keepalive, defaultWriteTimeout)
+	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = defaultBackoffMin
 	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = max(c.BackoffMin, defaultBackoffMax)
-	}
-	if c.Keepalive <= 0 {
-		c.Keepalive = defaultKeepalive
 	}
 	if c.Overflow == "" {
 		c.Overflow = DropOldest

@@ -32,6 +32,10 @@ var errConnClosed = errors.New("bridge connection closed")
 type bridgeConn struct {
 	net.Conn
 	r *bufio.Reader
+	// onPubrel, if set, is called with the packet id of each PUBREL
+	// before it is buffered. paho writes each packet with one Write, and
+	// a PUBREL is the only 4-byte packet starting 0x62 0x02.
+	onPubrel func(id uint16)
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -53,6 +57,9 @@ func newBridgeConn(nc net.Conn) *bridgeConn {
 func (c *bridgeConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *bridgeConn) Write(p []byte) (int, error) {
+	if len(p) == 4 && p[0] == 0x62 && p[1] == 2 && c.onPubrel != nil {
+		c.onPubrel(uint16(p[2])<<8 | uint16(p[3]))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.err == nil && !c.closed && len(c.buf) > 0 && len(c.buf)+len(p) > connWriteBuffer {

@@ -22,11 +22,18 @@ type fakeUpstream struct {
 	mu        sync.Mutex
 	pubs      []fakePub
 	connects  []fakeConnect
-	ack       bool // acknowledge publishes as they come
-	dropAfter int  // close a connection after this many publishes on it (0: never)
-	conn      net.Conn
-	unacked   []packet.Publish // received and not acknowledged on the current connection
-	done      chan struct{}
+	ack       bool        // acknowledge publishes as they come
+	dropAfter int         // close a connection after this many publishes on it (0: never)
+	dropped   []time.Time // when dropAfter closed a connection
+	// dropOnPubrel closes the connection on a PUBREL, without PUBCOMP (the
+	// exchange is complete here, and the sender does not know it), and
+	// sets refuse.
+	dropOnPubrel bool
+	refuse       bool      // close new connections at once
+	rels         []fakePub // PUBRELs received (conn and id)
+	conn         net.Conn
+	unacked      []packet.Publish // received and not acknowledged on the current connection
+	done         chan struct{}
 }
 
 type fakePub struct {
@@ -40,6 +47,7 @@ type fakePub struct {
 type fakeConnect struct {
 	clean   bool
 	version packet.Version
+	at      time.Time
 }
 
 func newFakeUpstream(t testing.TB) *fakeUpstream {
@@ -71,9 +79,16 @@ func (f *fakeUpstream) serve() {
 			return
 		}
 		f.mu.Lock()
-		f.conn = nc
-		f.unacked = nil
+		refuse := f.refuse
+		if !refuse {
+			f.conn = nc
+			f.unacked = nil
+		}
 		f.mu.Unlock()
+		if refuse {
+			nc.Close()
+			continue
+		}
 		f.serveConn(nc)
 		nc.Close()
 	}
@@ -106,7 +121,7 @@ func (f *fakeUpstream) serveConn(nc net.Conn) {
 				return
 			}
 			f.mu.Lock()
-			f.connects = append(f.connects, fakeConnect{clean: c.CleanStart, version: c.Version})
+			f.connects = append(f.connects, fakeConnect{clean: c.CleanStart, version: c.Version, at: time.Now()})
 			conn = len(f.connects)
 			f.mu.Unlock()
 			ack := packet.Connack{SessionPresent: !c.CleanStart && conn > 1}
@@ -128,11 +143,22 @@ func (f *fakeUpstream) serveConn(nc net.Conn) {
 				f.write(nc, ackFor(p.QoS, p.PacketID))
 			}
 			if drop {
+				f.mu.Lock()
+				f.dropped = append(f.dropped, time.Now())
+				f.mu.Unlock()
 				return
 			}
 		case packet.PUBREL:
 			var a packet.Ack
 			if a.Decode(h, body, packet.V311) == nil {
+				f.mu.Lock()
+				f.rels = append(f.rels, fakePub{conn: conn, id: a.PacketID})
+				drop := f.dropOnPubrel
+				f.refuse = f.refuse || drop
+				f.mu.Unlock()
+				if drop {
+					return
+				}
 				a = packet.Ack{Type: packet.PUBCOMP, PacketID: a.PacketID}
 				f.write(nc, a.Append(nil, packet.V311))
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,10 +73,11 @@ type link struct {
 	log   *slog.Logger
 	proto uint // 4, or 0x84 (bridge flag) when a rule is "both"
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	kick   chan error // the inbound side asks for a reconnection
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	senders sync.WaitGroup // see sender
+	kick    chan error     // the inbound side asks for a reconnection
 
 	mu   sync.Mutex
 	conn net.Conn // the current network connection, closed on stop
@@ -121,11 +123,12 @@ func (l *link) stop() {
 
 func (l *link) run() {
 	defer close(l.done)
+	defer l.waitSenders()
 	attempt := 0
 	l.prepareResume()
 	for {
 		l.state.Store(int32(LinkConnecting))
-		c, lost, err := l.connect()
+		c, v, lost, err := l.connect()
 		if err == nil {
 			l.counters.connects.Add(1)
 			l.counters.resent.Add(uint64(l.sess.takeResumed()))
@@ -133,7 +136,7 @@ func (l *link) run() {
 			l.state.Store(int32(LinkUp))
 			l.log.Info("bridge connected", "bridge", l.cfg.Name, "address", l.cfg.Address)
 			start := time.Now()
-			err = l.serve(c, lost)
+			err = l.serve(c, v, lost)
 			c.Disconnect(100)
 			if time.Since(start) >= stableAfter {
 				attempt = 0
@@ -157,6 +160,29 @@ func (l *link) run() {
 			return
 		case <-time.After(d):
 		}
+	}
+}
+
+// senderGrace bounds how long a stopping link waits for the senders of
+// broken connections (see sender).
+const senderGrace = 2 * time.Second
+
+// waitSenders waits for the senders of earlier connections, at most
+// senderGrace. One stuck in paho's Publish ends by itself within the
+// write timeout (30 s or more) and touches nothing but its dead view of
+// the session by then, so a stop (SIGTERM, where procd kills after 5 s;
+// a reload) does not wait that long for it.
+func (l *link) waitSenders() {
+	done := make(chan struct{})
+	go func() {
+		l.senders.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(senderGrace):
+		l.log.Warn("bridge stopping with a publish to a broken connection still pending in the MQTT library; it ends by itself",
+			"bridge", l.cfg.Name, "write_timeout", l.cfg.WriteTimeout)
 	}
 }
 
@@ -193,10 +219,11 @@ func (l *link) prepareResume() {
 }
 
 // connect makes a paho client for one connection, connects it and makes
-// the inbound subscriptions. lost receives the reason when the connection
-// breaks.
-func (l *link) connect() (c mqtt.Client, lost chan error, err error) {
+// the inbound subscriptions. v is the client's view of the session; lost
+// receives the reason when the connection breaks.
+func (l *link) connect() (c mqtt.Client, v *view, lost chan error, err error) {
 	lost = make(chan error, 1)
+	v = l.sess.view()
 	o := mqtt.NewClientOptions().
 		AddBroker(l.cfg.Address).
 		SetClientID(l.cfg.ClientID).
@@ -205,18 +232,18 @@ func (l *link) connect() (c mqtt.Client, lost chan error, err error) {
 		SetCleanSession(l.cfg.CleanSession).
 		SetKeepAlive(l.cfg.Keepalive).
 		SetConnectTimeout(l.cfg.ConnectTimeout).
-		SetWriteTimeout(max(l.cfg.Keepalive, 30*time.Second)).
+		SetWriteTimeout(l.cfg.WriteTimeout).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetResumeSubs(false).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetMaxResumePubInFlight(0).
-		SetStore(l.sess.view()).
+		SetStore(v).
 		SetProtocolVersion(l.proto).
 		SetTLSConfig(l.tls).
 		SetDefaultPublishHandler(l.onMessage).
-		SetCustomOpenConnectionFn(l.open).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) { return l.open(u, v) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:
@@ -231,7 +258,7 @@ func (l *link) connect() (c mqtt.Client, lost chan error, err error) {
 		l.closeConn()
 		<-tok.Done()
 		c.Disconnect(0)
-		return nil, nil, errStopped
+		return nil, nil, nil, errStopped
 	}
 	if err := tok.Error(); err != nil {
 		ct, _ := tok.(*mqtt.ConnectToken)
@@ -240,11 +267,11 @@ func (l *link) connect() (c mqtt.Client, lost chan error, err error) {
 				"bridge", l.cfg.Name, "address", l.cfg.Address)
 			l.proto = 4
 		}
-		return nil, nil, fmt.Errorf("connect to %s: %w", l.cfg.Address, err)
+		return nil, nil, nil, fmt.Errorf("connect to %s: %w", l.cfg.Address, err)
 	}
 	if err := l.subscribe(c); err != nil {
 		c.Disconnect(0)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c, lost, nil
+	return c, v, lost, nil
 }

@@ -72,6 +72,7 @@ type queue struct {
 	bytes    int64             // keys and values of live entries
 	count    int               // live entries
 	ids      map[uint64]uint16 // stored packet ids of QoS 2 entries
+	rel      map[uint64]bool   // QoS 2 entries whose PUBREC came (stored: resend PUBREL, not PUBLISH)
 	stuckSeq uint64
 	stuckAt  time.Time
 	ring     deque[[]byte] // QoS 0 records
@@ -100,6 +101,7 @@ func openQueue(name string, store *storage.Store, maxBytes int64, overflow Overf
 		overflow: overflow,
 		cacheMax: cacheMax,
 		ids:      make(map[uint64]uint16),
+		rel:      make(map[uint64]bool),
 	}
 	if err := q.load(); err != nil {
 		return nil, err
@@ -132,8 +134,12 @@ func (q *queue) load() error {
 			q.next++
 			q.bytes += int64(size)
 			q.count++
-		case len(k) == seqKeyLen+1 && k[seqKeyLen] == idKeySufx && len(v) == 2:
-			q.ids[binary.BigEndian.Uint64(k)] = binary.BigEndian.Uint16(v)
+		case len(k) == seqKeyLen+1 && k[seqKeyLen] == idKeySufx && (len(v) == 2 || len(v) == 3 && v[2] == idReleased):
+			seq := binary.BigEndian.Uint64(k)
+			q.ids[seq] = binary.BigEndian.Uint16(v)
+			if len(v) == 3 {
+				q.rel[seq] = true
+			}
 		default:
 			q.log.Error("bridge queue: deleting an unknown key", "bridge", q.name, "key", k)
 			q.c.corrupt.Add(1)
@@ -151,6 +157,7 @@ func (q *queue) load() error {
 	for seq := range q.ids {
 		if q.slotOf(seq) == 0 {
 			delete(q.ids, seq)
+			delete(q.rel, seq)
 			bad.Delete(q.bucket, idKey(seq))
 		}
 	}
@@ -322,7 +329,14 @@ type flight struct {
 	// stored is set when id came from the queue's stored ids (a QoS 2
 	// entry sent before a restart).
 	stored bool
-	sends  int // times handed to paho's Publish (sender goroutine only)
+	sends  int // times paho's Publish took it (serve loop only)
+	// released is set once the PUBREC of this QoS 2 entry came and the
+	// PUBREL went out: from then on it is completed with PUBREL.
+	released bool
+	// relResumed is set when paho resent its PUBREL on a new connection:
+	// paho does not reserve the packet id of a resent PUBREL, so no new
+	// PUBLISH may take an id until its PUBCOMP came (session.holdNew).
+	relResumed bool
 }
 
 // Read-ahead of the backlog: take reads at least this many entries (and
@@ -433,7 +447,7 @@ func (q *queue) takeLocked(seq uint64, rec []byte) *flight {
 	*q.slot(seq) |= slotTaken
 	f := &flight{seq: seq, rec: rec}
 	if id, ok := q.ids[seq]; ok {
-		f.id, f.stored = id, true
+		f.id, f.stored, f.released = id, true, q.rel[seq]
 	}
 	return f
 }
@@ -508,6 +522,7 @@ func (q *queue) ack(seqs []uint64) {
 		b.Delete(q.bucket, seqKey(seq))
 		if _, ok := q.ids[seq]; ok {
 			delete(q.ids, seq)
+			delete(q.rel, seq)
 			b.Delete(q.bucket, idKey(seq))
 		}
 	}
@@ -548,6 +563,26 @@ func (q *queue) storeID(seq uint64, id uint16) error {
 	q.mu.Unlock()
 	var b storage.Batch
 	b.Put(q.bucket, idKey(seq), binary.BigEndian.AppendUint16(nil, id))
+	return q.store.Write(&b)
+}
+
+// storeReleased records, before the PUBREL goes out, that the PUBREC of
+// the QoS 2 entry seq (sent with packet id id) came: after a restart it is
+// completed with PUBREL, not sent again as a PUBLISH, which the remote
+// would deliver a second time if it had completed the exchange already
+// (the sender "MUST NOT re-send the PUBLISH once it has sent the
+// corresponding PUBREL packet" [MQTT-4.3.3-1]).
+func (q *queue) storeReleased(seq uint64, id uint16) error {
+	q.mu.Lock()
+	if q.rel[seq] || q.slotOf(seq) == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	q.ids[seq] = id
+	q.rel[seq] = true
+	q.mu.Unlock()
+	var b storage.Batch
+	b.Put(q.bucket, idKey(seq), append(binary.BigEndian.AppendUint16(nil, id), idReleased))
 	return q.store.Write(&b)
 }
 

@@ -35,6 +35,9 @@ const (
 	recHeader  = 16
 	seqKeyLen  = 8
 	idKeySufx  = 'i'
+	// idReleased follows the packet id in the value of an id key when the
+	// entry's PUBREL went out (queue.storeReleased).
+	idReleased = 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -18,7 +18,7 @@ import (
 
 // open dials the remote broker for paho, with a context that stop cancels,
 // and remembers the connection so that stop can close it.
-func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+func (l *link) open(uri *url.URL, v *view) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ConnectTimeout)
 	defer cancel()
 	d := &net.Dialer{KeepAlive: 30 * time.Second}
@@ -45,6 +45,7 @@ func (l *link) open(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		return nil, errStopped
 	}
 	bc := newBridgeConn(nc)
+	bc.onPubrel = v.release
 	l.conn = bc
 	return bc, nil
 }
@@ -95,14 +96,17 @@ func (l *link) subscribe(c mqtt.Client) error {
 }
 
 // serve sends the queue over a connected client until the connection
-// breaks or the link stops.
-func (l *link) serve(c mqtt.Client, lost <-chan error) error {
+// breaks or the link stops. v is the client's view of the session.
+func (l *link) serve(c mqtt.Client, v *view, lost <-chan error) error {
+	snd := l.startSender(c, v)
+	defer snd.stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var (
 		fs   []*flight
 		seqs []uint64
 		ring [][]byte
+		jobs []sendJob
 	)
 	p := progress{acked: l.q.c.acked.Load(), at: time.Now(), logged: time.Now()}
 	for {
@@ -111,13 +115,12 @@ func (l *link) serve(c mqtt.Client, lost <-chan error) error {
 		if err := l.sess.takeErr(); err != nil {
 			return err
 		}
-		// Flights without a packet id first: after a clean-session
-		// connection, or a Publish that found the connection closed.
-		fs = l.sess.unsent(fs[:0])
-		for _, f := range fs {
-			if err := l.publish(c, f); err != nil {
-				return err
-			}
+		hold := l.sess.holdNew()
+		jobs = jobs[:0]
+		if !hold {
+			// Flights without a packet id first: after a clean-session
+			// connection, or a Publish that found the connection closed.
+			jobs = l.flightJobs(l.sess.unsent(fs[:0]), jobs)
 		}
 		ring = l.q.takeRing(ringBurst, ring[:0])
 		for _, rec := range ring {
@@ -125,20 +128,17 @@ func (l *link) serve(c mqtt.Client, lost <-chan error) error {
 			if err != nil {
 				continue
 			}
-			tok := c.Publish(string(r.topic), 0, r.retain, r.payload)
-			l.counters.sent.Add(1)
-			if err := doneErr(tok); err != nil {
-				return err
-			}
+			jobs = append(jobs, sendJob{topic: string(r.topic), retain: r.retain, payload: r.payload})
 		}
-		if room := l.cfg.Inflight - l.sess.inflight(); room > 0 {
+		if room := l.cfg.Inflight - l.sess.inflight(); room > 0 && !hold {
 			fs = l.q.take(room, fs[:0])
 			l.sess.add(fs)
-			for _, f := range fs {
-				if err := l.publish(c, f); err != nil {
-					return err
-				}
-			}
+			jobs = l.flightJobs(fs, jobs)
+		}
+		// jobs is reused for the next batch: the sender is done with it
+		// once send returns nil.
+		if err := l.send(snd, jobs, lost); err != nil {
+			return err
 		}
 		if len(ring) == ringBurst {
 			select {
@@ -164,31 +164,21 @@ func (l *link) serve(c mqtt.Client, lost <-chan error) error {
 	}
 }
 
-// publish sends a flight. paho's Publish calls the session's Put (which
-// records the packet id) before the packet leaves.
-func (l *link) publish(c mqtt.Client, f *flight) error {
-	r, err := decodeRecord(f.rec)
-	if err != nil {
-		// Records are checked when read from disk; this is a bug.
-		l.log.Error("bridge: dropping an undecodable record", "bridge", l.cfg.Name, "seq", f.seq, "err", err)
-		l.sess.ackNow(f)
-		return nil
+// flightJobs appends the PUBLISH of each flight to jobs. paho's Publish
+// calls the session's Put (which records the packet id) before the packet
+// leaves.
+func (l *link) flightJobs(fs []*flight, jobs []sendJob) []sendJob {
+	for _, f := range fs {
+		r, err := decodeRecord(f.rec)
+		if err != nil {
+			// Records are checked when read from disk; this is a bug.
+			l.log.Error("bridge: dropping an undecodable record", "bridge", l.cfg.Name, "seq", f.seq, "err", err)
+			l.sess.ackNow(f)
+			continue
+		}
+		jobs = append(jobs, sendJob{f: f, topic: string(r.topic), qos: r.qos, retain: r.retain, payload: r.payload})
 	}
-	l.sess.stage(f)
-	tok := c.Publish(string(r.topic), r.qos, r.retain, r.payload)
-	if f.sends > 0 {
-		l.counters.resent.Add(1)
-	} else {
-		l.counters.sent.Add(1)
-	}
-	f.sends++
-	if err := doneErr(tok); err != nil {
-		return fmt.Errorf("publish %q: %w", r.topic, err)
-	}
-	if r.qos == 0 {
-		l.sess.ackNow(f) // only a QoS 0 rule's entry queued before a reload
-	}
-	return nil
+	return jobs
 }
 
 // doneErr returns the error of a token that has already failed, without

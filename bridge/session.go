@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -26,6 +25,13 @@ import (
 //     With clean_session true paho calls Reset instead: the remote has
 //     forgotten the session, so every flight is published again, in order,
 //     as a new message.
+//   - paho neither stores nor resends an outbound PUBREL: on its own it
+//     would resend the PUBLISH of a QoS 2 message whose PUBREC had come,
+//     and a remote that had completed the exchange (its PUBCOMP lost in
+//     a broken connection) delivers it a second time. So the bridge's
+//     connection tells the session of each PUBREL it writes (release),
+//     the queue stores that, and Get hands paho a PUBREL to resend for
+//     such a flight [MQTT-4.3.3-1] [MQTT-4.4.0-1].
 //   - Inbound QoS 2 state ("i.<id>") is kept the same way so a PUBREL
 //     that arrives after a reconnect is still completed.
 //
@@ -39,7 +45,7 @@ type session struct {
 	gen     uint64
 	flights []*flight // taken from the queue, in seq order, not acknowledged
 	byID    map[uint16]*flight
-	staging *flight // the flight inside Client.Publish now
+	staging *flight // the flight inside Client.Publish now (of the live view)
 	inbound map[uint16]packets.ControlPacket
 	acked   []uint64
 	idErr   error // storing a QoS 2 packet id failed
@@ -51,10 +57,11 @@ func newSession(q *queue) *session {
 }
 
 // view returns a Store for a new paho client; earlier views go dead.
-func (s *session) view() mqtt.Store {
+func (s *session) view() *view {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+	s.staging = nil
 	return &view{s: s, gen: s.gen}
 }
 
@@ -143,10 +150,50 @@ func (s *session) takeResumed() int {
 	return n
 }
 
-// stage marks f as the flight the next Put is for.
-func (s *session) stage(f *flight) {
+// release records that the PUBREL of the flight sent with id is being
+// written: from now on that flight is completed with PUBREL, also after a
+// reconnection or a restart. It is called from the connection's Write,
+// before the PUBREL is buffered.
+func (v *view) release(id uint16) {
+	s := v.s
 	s.mu.Lock()
-	s.staging = f
+	f := s.byID[id]
+	if !v.live() || f == nil || f.rec == nil || f.released {
+		s.mu.Unlock()
+		return
+	}
+	f.released = true
+	seq := f.seq
+	s.mu.Unlock()
+	if err := s.q.storeReleased(seq, id); err != nil {
+		s.mu.Lock()
+		s.idErr = err
+		s.mu.Unlock()
+	}
+}
+
+// holdNew reports whether new PUBLISH packets must wait: a PUBREL that
+// paho resent on this connection has not been completed, and its id is
+// not reserved in paho.
+func (s *session) holdNew() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.flights {
+		if f.relResumed && f.rec != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// stage marks f as the flight the next Put of v is for. A dead view (a
+// sender left behind by a broken connection) stages nothing.
+func (v *view) stage(f *flight) {
+	s := v.s
+	s.mu.Lock()
+	if v.live() {
+		s.staging = f
+	}
 	s.mu.Unlock()
 }
 
@@ -262,6 +309,14 @@ func (v *view) Get(key string) packets.ControlPacket {
 	if f == nil || f.rec == nil {
 		return nil
 	}
+	if f.released {
+		// Only paho's resume asks: it resends this PUBREL without
+		// reserving its id (see flight.relResumed).
+		f.relResumed = true
+		rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
+		rel.MessageID = id
+		return rel
+	}
 	r, err := decodeRecord(f.rec)
 	if err != nil {
 		return nil
@@ -337,6 +392,7 @@ func (v *view) Reset() {
 	}
 	for _, f := range s.flights {
 		f.id = 0
+		f.released, f.relResumed = false, false
 	}
 	clear(s.byID)
 	clear(s.inbound)

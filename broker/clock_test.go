@@ -66,6 +66,11 @@ func TestClockJumpsAcrossRestart(t *testing.T) {
 			p.Props.Set(packet.PropMessageExpiry)
 			pub.send(p.Append(nil, packet.V5))
 			pub.expectAck(packet.PUBACK)
+			r := packet.Publish{Topic: []byte("r/x"), QoS: 1, PacketID: 2, Retain: true, Payload: []byte("r")}
+			r.Props.MessageExpiry = 600
+			r.Props.Set(packet.PropMessageExpiry)
+			pub.send(r.Append(nil, packet.V5))
+			pub.expectAck(packet.PUBACK)
 			tb.stop()
 			store.Close()
 
@@ -73,6 +78,20 @@ func TestClockJumpsAcrossRestart(t *testing.T) {
 			store2 := openStore(t, dir, storage.EngineBolt)
 			defer store2.Close()
 			tb2 := startBroker(t, broker.Options{Store: store2, Clock: clock.now})
+			// The retained message (600 s of expiry) is restored with the
+			// same time left as the queued one. (A regression: its restore
+			// compared its monotonic deadline with the wall clock, so a
+			// clock ahead of the real one dropped it, one behind kept it.)
+			rs := dialRaw(t, tb2.addr, packet.V5)
+			rs.connect(v5Connect("retained-reader"))
+			rs.subscribe(1, packet.Subscription{Filter: []byte("r/#"), QoS: 1})
+			if !tc.present {
+				if h, _, err := rs.tryNext(300 * time.Millisecond); err == nil {
+					t.Fatalf("got %v after the downtime expired the retained message", h.Type)
+				}
+			} else if m := rs.expectPublish(2 * time.Second); m.Props.MessageExpiry < tc.minLeft || m.Props.MessageExpiry > tc.maxLe {
+				t.Fatalf("retained message expiry left %d s, want %d..%d", m.Props.MessageExpiry, tc.minLeft, tc.maxLe)
+			}
 			c := dialRaw(t, tb2.addr, packet.V5)
 			ack := c.connect(cp)
 			if ack.SessionPresent != tc.present {

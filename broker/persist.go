@@ -474,7 +474,9 @@ func (s *Server) load() error {
 		if m == nil {
 			return errRecord
 		}
-		if m.expired(now) {
+		// m.Expiry is a deadline on the monotonic clock: compare it with
+		// time.Now, never with the wall clock (which may have jumped).
+		if m.expired(time.Now()) {
 			m.Release()
 			corrupt = append(corrupt, storage.Op{Bucket: bucketRetained, Key: bytes.Clone(k), Delete: true})
 			return nil

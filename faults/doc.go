@@ -12,6 +12,10 @@
 // `make test` runs the same tests in their short form (a few cycles, small
 // counts), selected by testing.Short() being false and EDGEMQ_FAULTS unset.
 //
-// Lengths: Full() reports whether EDGEMQ_FAULTS=full (make faults). Soak
-// scenarios run only under make soak (EDGEMQ_SOAK=duration).
+// Lengths: Full() reports whether EDGEMQ_FAULTS=full (make faults). The
+// soak (TestSoak) runs for EDGEMQ_SOAK (make soak DURATION=1h), writing
+// its samples to EDGEMQ_SOAK_OUT.csv and .png (default
+// docs/soak/soak-<duration>); without EDGEMQ_SOAK it is a 12-second
+// self-check of the same load, with the loss and leak checks but no trend
+// verdict.
 package faults
