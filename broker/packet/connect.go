@@ -168,7 +168,8 @@ func (p *Connect) sizes(v Version) (s connectSizes) {
 func (p *Connect) Size(v Version) int { return packetSize(p.sizes(v).n) }
 
 // Append appends the whole CONNECT for version v: the protocol name and
-// level come from v (p.ProtocolName and p.Version are not read). The will,
+// level come from v (p.ProtocolName and p.Version are not read); p.Bridge
+// sets the level's top bit (0x83, 0x84) for 3.1 and 3.1.1. The will,
 // username and password are written when their flags are set.
 func (p *Connect) Append(dst []byte, v Version) []byte {
 	s := p.sizes(v)
@@ -179,7 +180,11 @@ func (p *Connect) Append(dst []byte, v Version) []byte {
 	if p.WillFlag {
 		f |= 0x04 | (p.WillQoS&0x03)<<3 | boolBit(p.WillRetain, 0x20)
 	}
-	dst = appendUint16(append(dst, byte(v), f), p.KeepAlive)
+	level := byte(v)
+	if p.Bridge && v != V5 {
+		level |= 0x80
+	}
+	dst = appendUint16(append(dst, level, f), p.KeepAlive)
 	if v == V5 {
 		dst = p.Props.appendList(dst, CONNECT, s.w, s.pn)
 	}

@@ -28,5 +28,13 @@ func TestConnectBridgeLevel(t *testing.T) {
 		if tc.ok && (p.Version != tc.want || p.Bridge != tc.bridge) {
 			t.Fatalf("level 0x%02x: version %v bridge %v, want %v %v", tc.level, p.Version, p.Bridge, tc.want, tc.bridge)
 		}
+		// Encoding gives back the same bytes, bridge bit included (found
+		// by FuzzReader: Append dropped it).
+		if tc.ok {
+			want := append([]byte{byte(CONNECT) << 4, byte(len(body))}, body...)
+			if got := p.Append(nil, p.Version); string(got) != string(want) {
+				t.Fatalf("level 0x%02x: Append = % x, want % x", tc.level, got, want)
+			}
+		}
 	}
 }
