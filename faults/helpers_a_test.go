@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/edgemq/edgemq/broker/packet"
+	"github.com/edgemq/edgemq/faults/rig"
 )
 
 // edgemqBuild is the edgemq binary built once per test process.
@@ -55,7 +56,7 @@ func edgemqBinary(t testing.TB) string {
 		}
 		edgemqBuild.path = filepath.Join(dir, "edgemq")
 		// go test puts its own GOROOT/bin first on PATH.
-		cmd := exec.Command("go", "build", "-o", edgemqBuild.path, "../cmd/edgemq")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", edgemqBuild.path, "../cmd/edgemq") // static, as shipped
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			edgemqBuild.err = fmt.Errorf("go build ./cmd/edgemq: %v\n%s", err, out)
@@ -333,25 +334,7 @@ func metrics(addr string) (map[string]float64, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
+	return rig.ParseMetrics(resp.Body)
 }
 
 // readyz fetches /readyz and returns its status code and body.

@@ -118,7 +118,7 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	cfg := bridgeEdgemqConfig(dir, proxy.Addr(), 5*time.Second, 250*time.Millisecond, 4*time.Second) +
 		"mqttsn:\n  udp: [{address: \"127.0.0.1:0\"}]\n"
-	e := rig.StartEdgemq(t, rig.Build(t), dir, cfg, "mqtt", "http")
+	e := rig.StartEdgemq(t, edgemqBinary(t), dir, cfg, "mqtt", "http")
 	snAddr := ""
 	for deadline := time.Now().Add(10 * time.Second); snAddr == ""; time.Sleep(10 * time.Millisecond) {
 		if m := snListeningRe.FindStringSubmatch(e.Log()); m != nil {

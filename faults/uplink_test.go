@@ -42,7 +42,7 @@ func TestFaultUplinkNetns(t *testing.T) {
 	tally, sub := counter(t, func() (net.Conn, error) { return link.Dial("tcp", mosq.Addr) }, "counter", "up/#")
 
 	dir := t.TempDir()
-	bin := rig.Build(t)
+	bin := edgemqBinary(t)
 	e := rig.StartEdgemq(t, bin, dir, bridgeEdgemqConfig(dir, mosq.Addr, 2*time.Second, 250*time.Millisecond, 2*time.Second), "mqtt", "http")
 	f := startFleet(t, e.Addr("mqtt"), 4, 2, 20, 5*time.Millisecond)
 
@@ -149,7 +149,7 @@ func TestFaultUplinkCuts(t *testing.T) {
 	proxy.SetMode(rig.Refuse)
 	bmin, bmax := pick(100*time.Millisecond, 500*time.Millisecond), pick(800*time.Millisecond, 8*time.Second)
 	dir := t.TempDir()
-	e := rig.StartEdgemq(t, rig.Build(t), dir, bridgeEdgemqConfig(dir, proxy.Addr(), 5*time.Second, bmin, bmax), "mqtt", "http")
+	e := rig.StartEdgemq(t, edgemqBinary(t), dir, bridgeEdgemqConfig(dir, proxy.Addr(), 5*time.Second, bmin, bmax), "mqtt", "http")
 	u0, err := e.Usage()
 	if err != nil {
 		t.Fatal(err)

@@ -32,19 +32,6 @@ import (
 	"github.com/edgemq/edgemq/bench/proc"
 )
 
-// Build builds cmd/edgemq (static, as shipped) into a temporary directory
-// of t and returns the binary's path.
-func Build(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "edgemq")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/edgemq/edgemq/cmd/edgemq")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/edgemq: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // Edgemq is a running edgemq process whose log (stderr) the test reads.
 type Edgemq struct {
 	t      testing.TB
