@@ -18,15 +18,23 @@ func (s *Server) publishWill(sess *session, w *will) {
 	s.log.Info("publishing will", "client", sess.id, "topic", string(m.Topic))
 	var b storage.Batch
 	var ms matches
-	retained := false
-	if m.Retain {
-		_, retained = s.retainAndRoute(m, &ms, &b)
-	}
-	if !retained {
-		s.route(m, &ms, &b)
-	}
+	s.routeRetaining(m, &ms, &b)
 	s.commitAsync(&b)
 	m.Release()
+}
+
+// routeRetaining records m as the retained message of its topic when it
+// has the retain flag, and routes it; it returns the number of sessions m
+// was queued for. A message that retained_max refuses to retain is routed
+// all the same: its publisher (a will, an in-process component) cannot be
+// told.
+func (s *Server) routeRetaining(m *Message, ms *matches, b *storage.Batch) int {
+	if m.Retain {
+		if n, retained := s.retainAndRoute(m, ms, b); retained {
+			return n
+		}
+	}
+	return s.route(m, ms, b)
 }
 
 // PublishOptions describe a message published by the broker itself or by
@@ -51,8 +59,8 @@ func (s *Server) Publish(topic []byte, payload []byte, o PublishOptions) (int, e
 	if err := packet.ValidTopicName(topic); err != nil {
 		return 0, err
 	}
+	var ms matches
 	if o.QoS > 0 {
-		var ms matches
 		if err := s.storeFullFor(topic, o.QoS, o.Retain && len(payload) > 0, &ms); err != nil {
 			s.stats.refusedStoreFull.Add(1)
 			return 0, err
@@ -64,14 +72,7 @@ func (s *Server) Publish(topic []byte, payload []byte, o PublishOptions) (int, e
 	m.fill(&p, topic)
 	m.bridged = o.Bridge
 	var b storage.Batch
-	var ms matches
-	n, retained := 0, false
-	if o.Retain {
-		n, retained = s.retainAndRoute(m, &ms, &b)
-	}
-	if !retained {
-		n = s.route(m, &ms, &b)
-	}
+	n := s.routeRetaining(m, &ms, &b)
 	m.Release()
 	if s.store == nil || b.Len() == 0 {
 		return n, nil
