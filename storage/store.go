@@ -371,11 +371,9 @@ func (s *Store) write(b *Batch, sync bool) error {
 			c.syncMax.Store(d)
 		}
 	}
-	n := batchBytes(b)
-	s.written += putBytes(b)
-	if !s.reclaim.deleted && hasDelete(b) {
-		s.reclaim.deleted = true
-	}
+	n, puts, deletes := opBytes(b)
+	s.written += puts
+	s.reclaim.deleted = s.reclaim.deleted || deletes
 	c.groups.Add(1)
 	c.ops.Add(uint64(b.Len()))
 	c.bytes.Add(uint64(n))
@@ -417,24 +415,19 @@ func batchBytes(b *Batch) int {
 	return n
 }
 
-// putBytes is the bytes of keys and values b puts.
-func putBytes(b *Batch) int64 {
-	var n int64
+// opBytes returns, in one pass over b, the bytes of keys and values in
+// b, those of its puts alone, and whether it deletes anything.
+func opBytes(b *Batch) (all, puts int64, deletes bool) {
 	for i := range b.Ops {
-		if !b.Ops[i].Delete {
-			n += int64(len(b.Ops[i].Key) + len(b.Ops[i].Value))
-		}
-	}
-	return n
-}
-
-func hasDelete(b *Batch) bool {
-	for i := range b.Ops {
+		n := int64(len(b.Ops[i].Key) + len(b.Ops[i].Value))
+		all += n
 		if b.Ops[i].Delete {
-			return true
+			deletes = true
+		} else {
+			puts += n
 		}
 	}
-	return false
+	return all, puts, deletes
 }
 
 func hasPut(b *Batch) bool {
