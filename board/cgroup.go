@@ -2,6 +2,7 @@ package board
 
 import (
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -36,11 +37,6 @@ func cgroupMemLimit(fs Paths) int64 {
 		}
 	}
 	var limit int64
-	lower := func(n int64) {
-		if n > 0 && (limit == 0 || n < limit) {
-			limit = n
-		}
-	}
 	for _, line := range strings.Split(string(fs.read(filepath.Join(fs.Proc, "self"), "cgroup")), "\n") {
 		// "0::/path" (v2) or "4:memory:/path" (v1)
 		parts := strings.SplitN(line, ":", 3)
@@ -49,9 +45,9 @@ func cgroupMemLimit(fs Paths) int64 {
 		}
 		switch {
 		case parts[0] == "0" && parts[1] == "" && v2 != nil:
-			lower(walkLimits(fs, v2.root, v2.point, parts[2], "memory.max"))
+			limit = minLimit(limit, walkLimits(fs, v2.root, v2.point, parts[2], "memory.max"))
 		case hasOption(parts[1], "memory") && v1 != nil:
-			lower(walkLimits(fs, v1.root, v1.point, parts[2], "memory.limit_in_bytes"))
+			limit = minLimit(limit, walkLimits(fs, v1.root, v1.point, parts[2], "memory.limit_in_bytes"))
 		}
 	}
 	return limit
@@ -73,9 +69,7 @@ func walkLimits(fs Paths, root, point, path, file string) int64 {
 	dir := filepath.Join(base, rel)
 	var limit int64
 	for {
-		if n := parseLimit(fs.read(dir, file)); n > 0 && (limit == 0 || n < limit) {
-			limit = n
-		}
+		limit = minLimit(limit, parseLimit(fs.read(dir, file)))
 		if dir == base || len(dir) < len(base) {
 			return limit
 		}
@@ -94,12 +88,13 @@ func parseLimit(b []byte) int64 {
 	return n
 }
 
-// hasOption reports whether the comma-separated list has o.
-func hasOption(list, o string) bool {
-	for _, x := range strings.Split(list, ",") {
-		if x == o {
-			return true
-		}
+// minLimit returns the smaller of two limits, where 0 means none.
+func minLimit(a, b int64) int64 {
+	if b > 0 && (a == 0 || b < a) {
+		return b
 	}
-	return false
+	return a
 }
+
+// hasOption reports whether the comma-separated list has o.
+func hasOption(list, o string) bool { return slices.Contains(strings.Split(list, ","), o) }
